@@ -1,0 +1,1 @@
+"""MedGuard SA medication-management backend (demo project for the migration kit)."""

@@ -1,0 +1,1 @@
+"""Settings package: ``base`` holds shared settings, ``production`` the deployed ones."""

@@ -1,0 +1,1 @@
+"""Reminders and alerts sent to users."""

@@ -1,0 +1,1 @@
+"""Medication catalogue, prescriptions and dose logs."""

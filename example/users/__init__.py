@@ -1,0 +1,1 @@
+"""Patients, caregivers and staff (custom user model)."""
