@@ -166,7 +166,7 @@ pm_find_python() {
 # Hand the command to the Python core; its exit code is ours.
 pm_core() {
   local rc=0
-  PM_PROG=$PM_PROG PYTHONPATH="$PM_KIT_DIR${PYTHONPATH:+:$PYTHONPATH}" \
+  PM_PROG=$PM_PROG PM_PROFILE=$PM_PROFILE PYTHONPATH="$PM_KIT_DIR${PYTHONPATH:+:$PYTHONPATH}" \
     "$PM_PY" -m migration_tools "$@" || rc=$?
   return "$rc"
 }
@@ -191,11 +191,39 @@ pm_cmd_check_migrations() {
   pm_core check-migrations "$@"
 }
 
-# Usage: migrate [--database ALIAS]
-# Summary: Apply the pending migrations with per-migration progress and timing.
+# Usage: backup [--database ALIAS] [--deep]
+# Summary: Take a verified, compressed pg_dump backup with metadata and a rollback script.
+pm_cmd_backup() {
+  pm_prepare_db_command
+  pm_core backup "$@"
+}
+
+# Usage: migrate [--database ALIAS] [--monitor] [--no-monitor] [--interval SECONDS] [--no-backup] [--no-auto-rollback] [--dry-run]
+# Summary: Back up, then apply the pending migrations with progress; undo this run's migrations on failure.
 pm_cmd_migrate() {
   pm_prepare_db_command
   pm_core migrate "$@"
+}
+
+# Usage: verify-data [--database ALIAS] [--json]
+# Summary: Check record counts, orphaned rows and potential duplicates of the critical models.
+pm_cmd_verify_data() {
+  pm_prepare_db_command
+  pm_core verify-data "$@"
+}
+
+# Usage: zero-downtime [--database ALIAS] [--monitor] [--no-monitor] [--interval SECONDS]
+# Summary: Migrate while the application keeps running: short lock timeouts, retries, non-blocking DDL.
+pm_cmd_zero_downtime() {
+  pm_prepare_db_command
+  pm_core zero-downtime "$@"
+}
+
+# Usage: full-deploy [--database ALIAS] [--monitor] [--no-monitor] [--interval SECONDS]
+# Summary: Pre-flight, check-migrations, backup, migrate, verify-data and Django's deploy checks, with a summary.
+pm_cmd_full_deploy() {
+  pm_prepare_db_command
+  pm_core full-deploy "$@"
 }
 
 # Usage: help [COMMAND]

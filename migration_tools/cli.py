@@ -9,7 +9,8 @@ import click
 from django.db.migrations.migration import Migration
 
 from migration_tools import __version__, apply, checks_migrations, preflight, runtime, status, ui
-from migration_tools.errors import EXIT_FAILED, EXIT_USAGE, KitError, OperationFailed
+from migration_tools.clirun import run_group
+from migration_tools.errors import KitError, OperationFailed
 
 database_option = click.option(
     "--database",
@@ -99,22 +100,13 @@ def migrate_cmd(alias: str) -> None:
     ui.verdict(True, f"applied {len(done)} migration(s)" if done else "nothing to apply")
 
 
+# Commands defined in other modules register here, one line each.
+# -- command registrations --
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the exit code instead of exiting, so tests can call it."""
-    try:
-        main_group.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except KitError as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.UsageError as exc:
-        exc.show()
-        return EXIT_USAGE
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        return EXIT_FAILED
-    return 0
+    return run_group(main_group, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,24 @@
+"""`python rollback_manager.py COMMAND`: the rollback manager's click commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from migration_tools import __version__
+from migration_tools.clirun import run_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rollback_manager.py")
+def rollback_group() -> None:
+    """List, validate, restore and clean up the kit's backups."""
+
+
+# Commands defined in other modules register here, one line each.
+# -- command registrations --
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_group(rollback_group, argv)
