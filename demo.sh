@@ -30,8 +30,9 @@ case "${1:-run}" in
     dev_ensure_venv "$root"
     printf '==> starting the throwaway PostgreSQL in %s\n' "$pg_root"
     demo_env
+    printf '==> recreating the demo database %s at the released state\n' "$DB_NAME"
+    "$py" -m migration_tools.throwaway_pg dropdb "$pg_root" "$DB_NAME"
     "$py" -m migration_tools.throwaway_pg createdb "$pg_root" "$DB_NAME"
-    printf '==> seeding the demo database (released state)\n'
     "$py" example/manage.py seed_demo
     printf '==> ./production_migrate.sh status\n'
     ./production_migrate.sh status

@@ -59,9 +59,8 @@ def apply_pending(alias: str, progress: ProgressFn) -> list[Applied]:
 
     pre_state = ex._create_project_state(with_applied_migrations=True)
     emit_pre_migrate_signal(0, False, alias, stdout=None, apps=pre_state.apps, plan=full_plan)
-    post_state = ex.migrate(
-        targets, plan=full_plan, state=pre_state.clone(), progress_callback=callback
-    )
+    ex.progress_callback = callback
+    post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
     post_state.clear_delayed_apps_cache()
     emit_post_migrate_signal(0, False, alias, stdout=None, apps=post_state.apps, plan=full_plan)
     return applied
