@@ -1,4 +1,3 @@
-import logging
 import stat
 
 from migration_tools import audit
@@ -27,4 +26,6 @@ def test_audit_log_is_owner_only_and_redacted(tmp_path):
     assert "TopSecretPw" not in text
     assert "ERROR [status]" in text
     assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
-    logging.getLogger("migration_kit").handlers.clear()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
