@@ -55,9 +55,11 @@ teardown() {
 }
 
 @test "no virtual environment is a warning, not a failure" {
-  local system_python
+  local system_python venv_site
   system_python=$(command -v python3)
-  PM_PYTHON=$system_python PYTHONPATH="$("$PM_PYTHON" -c 'import site; print(site.getsitepackages()[0])')" \
+  # The kit's packages without the venv: the system interpreter pointed at the venv's site-packages.
+  venv_site=$("$PM_PYTHON" -c 'import site; print(site.getsitepackages()[0])')
+  PM_PYTHON=$system_python PYTHONPATH=$venv_site \
     run --separate-stderr "$KIT_ROOT/production_migrate.sh" status
   [ "${stderr_lines[0]}" = "production_migrate.sh: warning: no virtual environment detected (python: $system_python); create one with python3 -m venv .venv && .venv/bin/pip install -r requirements.txt" ]
   [ "$status" -eq 0 ]

@@ -6,6 +6,8 @@ setup_suite() {
   KIT_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
   export KIT_ROOT
   export PM_PYTHON="$KIT_ROOT/.venv/bin/python"
+  # The harness module (migration_tools.throwaway_pg) is run from test directories.
+  export PYTHONPATH="$KIT_ROOT"
   export PG_ROOT="$BATS_SUITE_TMPDIR/pg"
   local exports
   if ! exports=$("$PM_PYTHON" -m migration_tools.throwaway_pg start --fast "$PG_ROOT"); then
