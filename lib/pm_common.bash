@@ -212,13 +212,6 @@ pm_cmd_verify_data() {
   pm_core verify-data "$@"
 }
 
-# Usage: zero-downtime [--database ALIAS] [--monitor] [--no-monitor] [--interval SECONDS]
-# Summary: Migrate while the application keeps running: short lock timeouts, retries, non-blocking DDL.
-pm_cmd_zero_downtime() {
-  pm_prepare_db_command
-  pm_core zero-downtime "$@"
-}
-
 # Usage: full-deploy [--database ALIAS] [--monitor] [--no-monitor] [--interval SECONDS]
 # Summary: Pre-flight, check-migrations, backup, migrate, verify-data and Django's deploy checks, with a summary.
 pm_cmd_full_deploy() {
