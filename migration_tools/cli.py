@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import click
 from django.db.migrations.migration import Migration
 
-from migration_tools import __version__, apply, checks_migrations, preflight, runtime, status, ui
+from migration_tools import __version__, checks_migrations, migrate_run, preflight, runtime, status, ui
 from migration_tools.clirun import run_group
-from migration_tools.errors import KitError, OperationFailed
+from migration_tools.migrate_run import MigrateOptions
 
 database_option = click.option(
     "--database",
@@ -69,35 +71,67 @@ def check_migrations_cmd(alias: str) -> None:
         ui.verdict(True, "no pending migrations: the database is up to date")
 
 
+monitor_options = [
+    click.option("--monitor/--no-monitor", default=False,
+                 help="Sample CPU, memory, disk and the database while migrating; show it live."),
+    click.option("--interval", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+                 metavar="SECONDS", help="Seconds between monitoring samples."),
+]
+
+
+def with_monitor_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(monitor_options):
+        func = option(func)
+    return func
+
+
+def migrate_options(monitor: bool, interval: float, **flags: bool) -> MigrateOptions:
+    return MigrateOptions(
+        backup=flags.get("backup", True),
+        auto_rollback=flags.get("auto_rollback", True),
+        monitor=monitor,
+        interval=interval,
+        deep_backup=os.environ.get("PM_PROFILE") == "enhanced",
+    )
+
+
+def print_progress(event: str, migration: Migration, index: int, total: int, seconds: float) -> None:
+    label = f"[{index}/{total}] {migration.app_label}.{migration.name}"
+    if event == "start":
+        ui.live(f"{label} ...")
+    else:
+        ui.end_live()
+        ui.line(f"{label} applied in {seconds:.2f}s")
+
+
 @main_group.command("migrate")
 @database_option
-def migrate_cmd(alias: str) -> None:
-    """Apply the pending migrations with per-migration progress."""
+@with_monitor_options
+@click.option("--no-backup", is_flag=True, help="Skip the pre-migrate backup.")
+@click.option("--no-auto-rollback", is_flag=True, help="On failure, leave this run's migrations applied.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and each migration's SQL; apply nothing.")
+def migrate_cmd(
+    alias: str, monitor: bool, interval: float, no_backup: bool, no_auto_rollback: bool, dry_run: bool
+) -> None:
+    """Back up, apply the pending migrations with progress, undo this run's migrations on failure."""
     kit = runtime.start("migrate", alias)
-    preflight.run(kit.params)
-
-    def progress(event: str, migration: Migration, index: int, total: int, seconds: float) -> None:
-        label = f"[{index}/{total}] {migration.app_label}.{migration.name}"
-        if event == "start":
-            ui.live(f"{label} ...")
-            kit.log.info("apply start %s.%s", migration.app_label, migration.name)
-        else:
-            ui.end_live()
-            ui.line(f"{label} applied in {seconds:.2f}s")
-            kit.log.info("applied %s.%s in %.3fs", migration.app_label, migration.name, seconds)
-
-    try:
-        done = apply.apply_pending(alias, progress)
-    except KitError:
-        raise
-    except Exception as exc:
-        ui.end_live()
-        kit.log.error("migrate failed: %s", exc)
-        raise OperationFailed(
-            "migrate-failed", f"migration failed: {exc}", "see migration.log"
-        ) from exc
-    kit.log.info("migrate done applied=%d", len(done))
-    ui.verdict(True, f"applied {len(done)} migration(s)" if done else "nothing to apply")
+    preflight.run(kit.params, need_tools=not (dry_run or no_backup))
+    if dry_run:
+        count = migrate_run.dry_run(alias, ui.line)
+        ui.verdict(True, f"dry run: would apply {count} migration(s); nothing was changed")
+        return
+    options = migrate_options(monitor, interval, backup=not no_backup,
+                              auto_rollback=not no_auto_rollback)
+    started = time.monotonic()
+    outcome = migrate_run.run(kit, options, ui.line, print_progress)
+    elapsed = time.monotonic() - started
+    if outcome.report:
+        ui.line(f"Performance report: {outcome.report}")
+    kit.log.info("migrate done applied=%d in %.1fs", len(outcome.applied), elapsed)
+    if outcome.applied:
+        ui.verdict(True, f"applied {len(outcome.applied)} migration(s) in {elapsed:.1f}s")
+    else:
+        ui.verdict(True, "nothing to apply: the database is up to date")
 
 
 # Commands defined in other modules register here, one line each.

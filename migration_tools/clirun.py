@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import click
 
-from migration_tools.errors import EXIT_FAILED, EXIT_USAGE, KitError
+from migration_tools.errors import EXIT_FAILED, EXIT_USAGE, KitError, prog_name
+from migration_tools.redact import redact
 
 
 def run_group(group: click.Group, argv: Sequence[str] | None = None) -> int:
@@ -23,5 +25,14 @@ def run_group(group: click.Group, argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except click.Abort:
         click.echo("Aborted.", err=True)
+        return EXIT_FAILED
+    except Exception as exc:
+        # A bug or an unforeseen fault: one redacted line for the operator, the traceback in the log.
+        logging.getLogger("migration_kit").exception("unexpected error")
+        click.echo(
+            redact(f"{prog_name()}: unexpected error: {type(exc).__name__}: {exc}; "
+                   "the traceback is in the log file [internal]"),
+            err=True,
+        )
         return EXIT_FAILED
     return result if isinstance(result, int) else 0
