@@ -12,6 +12,7 @@ While a file is being written it is called `.<name>.partial` in the same directo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ PARTIAL_SUFFIX = ".partial"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 LIST_HINT = "run python rollback_manager.py list-backups to see the valid backups"
+# Optional extra key: SHA-256 of the canonical JSON of every other key, so a hand edit shows.
+CHECKSUM_KEY = "metadata_sha256"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,16 @@ class BackupMeta:
         return raw
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        raw = self.to_dict()
+        raw[CHECKSUM_KEY] = content_checksum(raw)
+        return json.dumps(raw, indent=2, sort_keys=True) + "\n"
+
+
+def content_checksum(raw: dict[str, Any]) -> str:
+    """SHA-256 of the metadata without its own checksum key, in canonical JSON."""
+    body = {k: v for k, v in raw.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # key -> the JSON types it may hold (bool is excluded from int explicitly below)
@@ -169,6 +181,9 @@ def from_dict(raw: Any) -> BackupMeta:
     problem = _problem(raw)
     if problem:
         raise ValueError(problem)
+    recorded = raw.get(CHECKSUM_KEY)
+    if recorded is not None and recorded != content_checksum(raw):
+        raise ValueError(f"it was edited after the backup ({CHECKSUM_KEY} does not match its content)")
     values = {key: raw[key] for key in REQUIRED_KEYS}
     values["applied_migrations"] = [(str(a), str(n)) for a, n in raw["applied_migrations"]]
     values["row_counts"] = {str(k): int(v) for k, v in raw["row_counts"].items()}
