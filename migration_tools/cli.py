@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -10,8 +11,19 @@ from collections.abc import Callable, Sequence
 import click
 from django.db.migrations.migration import Migration
 
-from migration_tools import __version__, checks_migrations, migrate_run, preflight, runtime, status, ui
+from migration_tools import (
+    __version__,
+    checks_migrations,
+    deploy,
+    migrate_run,
+    preflight,
+    runtime,
+    status,
+    ui,
+    verify,
+)
 from migration_tools.clirun import run_group
+from migration_tools.errors import EXIT_FAILED
 from migration_tools.migrate_run import MigrateOptions
 
 database_option = click.option(
@@ -132,6 +144,68 @@ def migrate_cmd(
         ui.verdict(True, f"applied {len(outcome.applied)} migration(s) in {elapsed:.1f}s")
     else:
         ui.verdict(True, "nothing to apply: the database is up to date")
+
+
+@main_group.command("verify-data")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def verify_data_cmd(alias: str, as_json: bool) -> None:
+    """Check record counts, orphaned rows, potential duplicates and invalid indexes."""
+    kit = runtime.start("verify-data", alias)
+    preflight.run(kit.params, need_tools=False)
+    report = verify.verify_data_integrity(kit.params, kit.settings, kit.alias)
+    kit.log.info("verify-data ok=%s orphans=%d duplicates=%d", report.ok, report.orphan_total,
+                 report.duplicate_total)
+    if as_json:
+        ui.line(json.dumps(report.as_dict(), indent=2))
+    else:
+        for count in report.counts:
+            ui.mark("ok", f"{count.label}: {ui.n(count.rows)} records")
+        ui.line("Data integrity check results:")
+        orphans = verify.orphans_by_model(report)
+        for label, plural in report.plural_names.items():
+            ui.line(f"Orphan {plural}: {ui.n(orphans.get(label, 0))}")
+        for orphan in report.orphans:
+            if orphan.rows:
+                ui.mark("fail", f"{orphan.model}.{orphan.field}: {ui.n(orphan.rows)} row(s) with no parent")
+        ui.line(f"Potential duplicates: {ui.n(report.duplicate_total)}")
+        for dup in report.duplicates:
+            if dup.extra_rows:
+                ui.line(f"  {dup.model} on ({', '.join(dup.fields)}): {ui.n(dup.extra_rows)}")
+        ui.line(f"Invalid indexes: {', '.join(report.invalid_indexes) or 'none'}")
+        ui.verdict(report.ok, "data integrity verified" if report.ok else "data integrity check failed")
+    if not report.ok:
+        raise SystemExit(EXIT_FAILED)
+
+
+@main_group.command("full-deploy")
+@database_option
+@with_monitor_options
+def full_deploy_cmd(alias: str, monitor: bool, interval: float) -> None:
+    """Pre-flight, check-migrations, backup, migrate, verify-data, check --deploy, then a summary."""
+    kit = runtime.start("full-deploy", alias)
+    options = migrate_options(monitor, interval, backup=False)
+    report = deploy.new_report()
+    started = time.monotonic()
+    try:
+        deploy.full_deploy(kit, options, ui.line, print_progress, report)
+    finally:
+        print_deploy_summary(kit, report, time.monotonic() - started)
+
+
+def print_deploy_summary(kit: runtime.Kit, report: deploy.DeployReport, seconds: float) -> None:
+    ui.line("")
+    ui.line("Deployment summary")
+    for step in report.steps:
+        mark = {"ok": "ok", "failed": "fail", "skipped": "warn"}[step.outcome]
+        detail = f" - {step.detail}" if step.detail else ""
+        ui.mark(mark, f"{step.name:<17} {step.outcome:<8} {step.seconds:6.2f}s{detail}")
+        kit.log.info("full-deploy step %s %s %.2fs %s", step.name, step.outcome, step.seconds, step.detail)
+    ui.line(f"Backup: {report.backup or 'none'}")
+    ui.line(f"Performance report: {report.report or 'none (run with --monitor)'}")
+    ui.line(f"Total: {seconds:.1f}s")
+    if report.ok:
+        ui.verdict(True, report.verdict)
 
 
 # Commands defined in other modules register here, one line each.

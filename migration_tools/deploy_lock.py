@@ -64,9 +64,18 @@ def holder(conn: psycopg.Connection[Any], key: int) -> str:
     return f"backend pid {backend}"
 
 
+_held: set[str] = set()
+
+
 @contextlib.contextmanager
 def hold(params: ConnParams, purpose: str) -> Iterator[None]:
-    """Hold the deploy lock for `params.dbname`; refuse at once if another run holds it."""
+    """Hold the deploy lock for `params.dbname`; refuse at once if another run holds it.
+
+    Re-entrant within one process: full-deploy holds it around migrate, which asks again.
+    """
+    if params.dbname in _held:
+        yield
+        return
     key = lock_key(params.dbname)
     conn = _open(params, purpose)
     try:
@@ -79,7 +88,11 @@ def hold(params: ConnParams, purpose: str) -> Iterator[None]:
                 f"another migration or rollback is running on database '{params.dbname}' ({who})",
                 "wait for it to finish (or stop it), then run the command again",
             )
-        yield
+        _held.add(params.dbname)
+        try:
+            yield
+        finally:
+            _held.discard(params.dbname)
     finally:
         with contextlib.suppress(psycopg.Error):
             conn.close()

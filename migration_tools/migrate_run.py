@@ -70,8 +70,18 @@ def _monitoring(kit: Kit, options: MigrateOptions, say: Say) -> Iterator[Any]:
         monitor.stop_monitoring()
 
 
-def run(kit: Kit, options: MigrateOptions, say: Say, progress: apply.ProgressFn) -> MigrateOutcome:
-    """Apply the pending plan under the deploy lock. Raises RolledBack (exit 3) or OperationFailed."""
+def run(
+    kit: Kit,
+    options: MigrateOptions,
+    say: Say,
+    progress: apply.ProgressFn,
+    *,
+    backup_path: Path | None = None,
+) -> MigrateOutcome:
+    """Apply the pending plan under the deploy lock. Raises RolledBack (exit 3) or OperationFailed.
+
+    `backup_path` is a pre-migrate backup the caller already took (full-deploy).
+    """
     outcome = MigrateOutcome()
     with deploy_lock.hold(kit.params, "migrate"):
         before = plan.applied_set(kit.alias)
@@ -79,7 +89,9 @@ def run(kit: Kit, options: MigrateOptions, say: Say, progress: apply.ProgressFn)
         plan.check_conflicts(ex)
         if not plan.pending(ex):
             return outcome
-        if options.backup:
+        if backup_path is not None:
+            outcome.backup = backup_path
+        elif options.backup:
             outcome.backup = _take_backup(kit, options, say)
         with _monitoring(kit, options, say) as monitor:
             result = apply.apply_pending(kit.alias, progress)
@@ -129,10 +141,24 @@ def _recover(
         kit.log.warning("automatic rollback disabled; %d migration(s) of this run stay applied",
                         len(result.done))
         return "failed"
-    if not result.done:
+    return undo_run(kit, result.keys, before, backup, say, failed)
+
+
+def undo_run(
+    kit: Kit,
+    keys: list[tuple[str, str]],
+    before: set[tuple[str, str]],
+    backup: Path | None,
+    say: Say,
+    failed: str,
+) -> str:
+    """Undo the migrations `keys` this run applied; 'rolled-back' once verified, else 'rollback-failed'.
+
+    Reverse operations when every one of them is reversible, else the pre-migrate backup.
+    """
+    if not keys:
         say("Nothing of this run was applied before the failure; the database is as before.")
         return "rolled-back" if plan.applied_set(kit.alias) == before else "rollback-failed"
-    keys = result.keys
     blockers = apply.irreversible(kit.alias, keys)
     try:
         if not blockers:
@@ -144,13 +170,14 @@ def _recover(
         else:
             if backup is None:
                 kit.log.error("cannot undo: irreversible %s and no backup", ", ".join(blockers))
+                say(f"Cannot undo: {', '.join(blockers)} cannot be reversed and there is no backup.")
                 return "rollback-failed"
             say(f"Irreversible migration(s) applied ({', '.join(blockers)}): restoring {backup.name} ...")
             from migration_tools.restore import rollback_to
 
             for conn in connections.all():
                 conn.close()
-            rollback_to(kit, backup, reason=f"migrate failed at {failed}", take_lock=False)
+            rollback_to(kit, backup, reason=f"{failed} failed", take_lock=False)
             how = f"restoring {backup.name}"
     except Exception as exc:
         kit.log.error("undo failed: %s", exc)
@@ -161,6 +188,7 @@ def _recover(
     after = plan.applied_set(kit.alias)
     if after != before:
         kit.log.error("after the undo the applied migrations differ from before the run")
+        say("UNDO INCOMPLETE: the applied migrations differ from those before the run.")
         return "rollback-failed"
     kit.log.info("rolled back by %s; applied migrations equal those before the run", how)
     say(f"Rolled back by {how}: the applied migrations equal those before the run.")
