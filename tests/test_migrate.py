@@ -1,0 +1,139 @@
+"""migrate: progress, --dry-run, the deploy lock, and undoing a run whose migration fails mid-plan.
+
+The failing plans come from tests/fixtures/failing_app: its 0002 divides by zero after the
+demo's own pending migrations (and its 0001) were applied in the same run.
+"""
+
+import os
+import socket
+
+from migration_tools import deploy_lock
+from migration_tools.djangoenv import ConnParams
+from tests.conftest import Database
+
+FAILING = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.failing_settings"}
+IRREVERSIBLE = FAILING | {"FAILING_APP_MODE": "irreversible"}
+
+
+def index_exists(db: Database, name: str) -> bool:
+    return bool(db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = %s", (name,)))
+
+
+def table_exists(db: Database, name: str) -> bool:
+    return db.scalar("SELECT to_regclass(%s) IS NOT NULL", (name,))
+
+
+def test_failure_mid_plan_is_undone_by_reverse_migrations(demo_db: Database):
+    before = demo_db.applied()
+    result = demo_db.script("migrate", "--no-backup", env=FAILING)
+    assert result.returncode == 3, result.stderr
+    out = result.stdout.splitlines()
+    assert out[0] == "[1/7] medications.0003_doselog_scheduled_at_idx applied in " + out[0].rsplit(" ", 1)[1]
+    assert "FAILED: failing_app.0002_boom: division by zero" in out
+    assert "Undoing this run's 2 migration(s) with their reverse operations ..." in out
+    assert out[-1] == "Rolled back by reverse migrations: the applied migrations equal those before the run."
+    assert result.stderr.strip().splitlines()[-1] == (
+        "production_migrate.sh: migration failing_app.0002_boom failed and the database was rolled back "
+        "to its state before this run; fix the migration, then run production_migrate.sh migrate again "
+        "(details in migration.log) [migrate-rolled-back]"
+    )
+    assert demo_db.applied() == before
+    assert not index_exists(demo_db, "doselog_scheduled_at_idx")
+    assert not table_exists(demo_db, "failing_app_probe")
+    log = (demo_db.workdir / "migration.log").read_text()
+    assert "ERROR [migrate]" in log and "failing_app.0002_boom failed: division by zero" in log
+
+
+def test_no_auto_rollback_leaves_the_run_applied_and_says_how_to_return(demo_db: Database):
+    result = demo_db.script("migrate", "--no-backup", "--no-auto-rollback", env=FAILING)
+    assert result.returncode == 1
+    assert "migration failing_app.0002_boom failed; 2 migration(s) of this run stay applied" in result.stderr
+    assert "python rollback_manager.py emergency-rollback" in result.stderr
+    assert ("failing_app", "0001_probe") in demo_db.applied()
+    assert index_exists(demo_db, "doselog_scheduled_at_idx")
+
+
+def test_irreversible_run_without_backup_fails_loudly(demo_db: Database):
+    result = demo_db.script("migrate", "--no-backup", env=IRREVERSIBLE)
+    assert result.returncode == 1
+    assert "Cannot undo: medguard_notifications.0003_purge_expired_notifications cannot be reversed" in (
+        result.stdout
+    )
+    assert "FAILED AND UNDOING IT FAILED: the database may be half-migrated" in result.stderr
+    assert "[rollback-failed]" in result.stderr
+
+
+def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(demo_db: Database):
+    before = demo_db.applied()
+    result = demo_db.script("migrate", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Would apply 5 migration(s), in this order:"
+    assert 'CREATE INDEX "doselog_scheduled_at_idx" ON "medications_doselog" ("scheduled_at");' in lines
+    assert lines[-1] == "OK: dry run: would apply 5 migration(s); nothing was changed"
+    assert demo_db.applied() == before
+    assert not (demo_db.workdir / "backups").exists()
+
+
+def test_progress_lines_are_plain_in_a_pipe_and_the_run_is_logged(demo_db: Database):
+    result = demo_db.script("migrate", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout and "\x1b[" not in result.stdout
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert [p.split(" ")[0] for p in progress] == [f"[{i}/5]" for i in range(1, 6)]
+    assert result.stdout.splitlines()[-1].startswith("OK: applied 5 migration(s) in ")
+    log = (demo_db.workdir / "migration.log").read_text()
+    assert "INFO [migrate]" in log and "applied users.0003_user_timezone in " in log
+    again = demo_db.script("migrate", "--no-backup")
+    assert again.stdout.splitlines()[-1] == "OK: nothing to apply: the database is up to date"
+
+
+def test_a_second_concurrent_migrate_is_refused_naming_the_holder(demo_db: Database):
+    params = ConnParams(demo_db.name, "postgres", "127.0.0.1", demo_db.server.port, demo_db.server.password)
+    before = demo_db.applied()
+    with deploy_lock.hold(params, "migrate"):
+        result = demo_db.script("migrate", "--no-backup")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"production_migrate.sh: another migration or rollback is running on database '{demo_db.name}' "
+        f"(migrate host={socket.gethostname()} pid={os.getpid()}); wait for it to finish (or stop it), "
+        "then run the command again [deploy-locked]"
+    )
+    assert demo_db.applied() == before
+    # Released: the next run goes through.
+    assert demo_db.script("migrate", "--no-backup").returncode == 0
+
+
+def test_verify_data_prints_the_seed_documents_lines(demo_db: Database):
+    result = demo_db.script("verify-data")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        "✓ medications.models.Medication: 1,247 records",
+        "✓ users.models.User: 156 records",
+        "✓ security.models.SecurityEvent: 89 records",
+        "✓ medguard_notifications.models.Notification: 234 records",
+        "Data integrity check results:",
+    ]
+    assert "Orphan medications: 0" in lines
+    assert "Potential duplicates: 2" in lines
+    assert lines[-1] == "OK: data integrity verified"
+
+
+def test_verify_data_finds_orphaned_rows_and_fails(demo_db: Database):
+    # An orphan needs a foreign key without its constraint, as a bulk load with triggers off leaves.
+    with demo_db.connect() as conn:
+        name = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'security_securityevent'::regclass "
+            "AND contype = 'f'"
+        ).fetchone()[0]
+        conn.execute(f'ALTER TABLE security_securityevent DROP CONSTRAINT "{name}"')
+        conn.execute("UPDATE security_securityevent SET user_id = 999999 WHERE id IN "
+                     "(SELECT id FROM security_securityevent ORDER BY id LIMIT 3)")
+    result = demo_db.script("verify-data")
+    assert result.returncode == 1
+    assert "Orphan security events: 3" in result.stdout.splitlines()
+    assert "✗ security.SecurityEvent.user: 3 row(s) with no parent" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == "FAILED: data integrity check failed"
+    as_json = demo_db.script("verify-data", "--json")
+    assert '"orphan_total": 3' in as_json.stdout
