@@ -3,6 +3,7 @@
 #
 # Usage: ./demo.sh          create .venv, start a throwaway PostgreSQL in .demo/, create and seed
 #                           the MedGuard database, then run status and migrate
+#        ./demo.sh reset    recreate and seed the demo database at its released state, nothing else
 #        ./demo.sh stop     stop the demo's PostgreSQL (data kept)
 #        ./demo.sh destroy  stop it and delete .demo/ and the run artefacts
 #        ./demo.sh env      print the exports that point the kit at the demo database
@@ -25,15 +26,22 @@ demo_env() {
   export DJANGO_PROJECT_DIR="$root/example"
 }
 
+demo_reset() {
+  dev_ensure_venv "$root"
+  printf '==> starting the throwaway PostgreSQL in %s\n' "$pg_root"
+  demo_env
+  printf '==> recreating the demo database %s at the released state\n' "$DB_NAME"
+  "$py" -m migration_tools.throwaway_pg dropdb "$pg_root" "$DB_NAME"
+  "$py" -m migration_tools.throwaway_pg createdb "$pg_root" "$DB_NAME"
+  "$py" example/manage.py seed_demo
+}
+
 case "${1:-run}" in
+  reset)
+    demo_reset
+    ;;
   run)
-    dev_ensure_venv "$root"
-    printf '==> starting the throwaway PostgreSQL in %s\n' "$pg_root"
-    demo_env
-    printf '==> recreating the demo database %s at the released state\n' "$DB_NAME"
-    "$py" -m migration_tools.throwaway_pg dropdb "$pg_root" "$DB_NAME"
-    "$py" -m migration_tools.throwaway_pg createdb "$pg_root" "$DB_NAME"
-    "$py" example/manage.py seed_demo
+    demo_reset
     printf '==> ./production_migrate.sh status\n'
     ./production_migrate.sh status
     printf '==> ./production_migrate.sh migrate\n'
@@ -56,7 +64,7 @@ case "${1:-run}" in
     rm -f "$root/migration.log" "$root/rollback.log"
     ;;
   *)
-    printf 'demo.sh: unknown command %q; use run, stop, destroy or env\n' "$1" >&2
+    printf 'demo.sh: unknown command %q; use run, reset, stop, destroy or env\n' "$1" >&2
     exit 2
     ;;
 esac

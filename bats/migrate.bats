@@ -60,3 +60,27 @@ PY
   run -0 "$KIT_ROOT/production_migrate.sh" status
   [ "${lines[-1]}" = "OK: 5 migration(s) pending on postgres@127.0.0.1:$DB_PORT/$DB_NAME" ]
 }
+
+@test "the enhanced profile monitors migrate by default and writes the report" {
+  run -0 --separate-stderr "$KIT_ROOT/production_migrate_enhanced.sh" migrate --no-backup --interval 0.1
+  [[ "${lines[-1]}" == "OK: applied 5 migration(s) in "* ]]
+  [[ "${lines[-2]}" == "Performance report: $KIT_WORK/migration_monitoring/report_"*.json ]]
+  grep -Eq '^\[[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\] CPU: [0-9]+\.[0-9]%, MEM: [0-9]+\.[0-9]%, DISK: [0-9]+\.[0-9]%' \
+    migration_monitoring/performance.log
+  local report
+  report=$(ls migration_monitoring/report_*.json)
+  "$PM_PYTHON" - "$report" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for key in ("duration_seconds", "avg_cpu_usage", "max_cpu_usage", "avg_memory_usage", "max_memory_usage",
+            "total_errors", "total_warnings", "peak_db_connections"):
+    assert key in report, key
+assert report["outcome"] == "success"
+assert [m["migration"] for m in report["migrations"]][-1] == "users.0003_user_timezone"
+PY
+}
+
+@test "--no-monitor turns the enhanced profile's monitoring off" {
+  run -0 "$KIT_ROOT/production_migrate_enhanced.sh" migrate --no-backup --no-monitor
+  [ ! -e migration_monitoring ]
+}
