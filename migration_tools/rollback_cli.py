@@ -18,6 +18,10 @@ def rollback_group() -> None:
 
 # Commands defined in other modules register here, one line each.
 # -- command registrations --
+from migration_tools.rollback_cli_restore import emergency_rollback_cmd, rollback_cmd  # noqa: E402
+
+rollback_group.add_command(rollback_cmd)
+rollback_group.add_command(emergency_rollback_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,455 @@
+"""`python rollback_manager.py rollback FILENAME`: real PostgreSQL, real pg_dump/pg_restore.
+
+Faults are real too: corrupted and truncated archives, edited metadata, a backup of another
+database, paths outside the backup directory, no terminal, a pg_restore that dies halfway
+(a wrapper first on PATH), and a second rollback while the first one holds the deploy lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migration_tools import backup_meta
+from migration_tools.throwaway_pg import create_database, drop_database
+from tests.conftest import REPO, TEMPLATE_DB, Database
+
+PROG = "rollback_manager.py"
+PREFIX = "medguard"
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def make_backup(database: Database, *, stamp: str | None = None) -> Path:
+    """A backup per the kit's contract, made with the real pg_dump (custom format, -Z9)."""
+    stamp = stamp or backup_meta.now_utc().strftime(backup_meta.TIMESTAMP_FORMAT)
+    directory = backup_meta.ensure_private_dir(database.workdir / "backups")
+    dump = directory / backup_meta.dump_name(PREFIX, stamp)
+    env = {k: v for k, v in database.env.items()}
+    env.update(PGHOST="127.0.0.1", PGPORT=str(database.server.port), PGUSER="postgres",
+               PGPASSWORD=database.server.password, PGDATABASE=database.name)
+    subprocess.run(["pg_dump", "-Fc", "-Z9", "-f", str(dump)], env=env, check=True)
+    counts = {
+        f"{s}.{t}": database.scalar(f'SELECT count(*) FROM "{s}"."{t}"')
+        for s, t in database.query(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        )
+    }
+    toc = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True)
+    meta = backup_meta.BackupMeta(
+        created_at=backup_meta.iso(backup_meta.now_utc()),
+        reason="manual",
+        database=database.name,
+        host="127.0.0.1",
+        port=database.server.port,
+        user="postgres",
+        server_version=str(database.scalar("SHOW server_version")).split(" ")[0],
+        server_version_num=int(database.scalar("SHOW server_version_num")),
+        pg_dump_version=pg_dump_version(),
+        file=dump.name,
+        size_bytes=dump.stat().st_size,
+        sha256=hashlib.sha256(dump.read_bytes()).hexdigest(),
+        toc_entries=int(toc.stdout.split("TOC Entries: ", 1)[1].split()[0]),
+        applied_migrations=sorted(database.applied()),
+        row_counts=counts,
+        django_alias="default",
+        kit_profile="standard",
+    )
+    backup_meta.write(meta, backup_meta.meta_path_for(dump))
+    return dump
+
+
+def pg_dump_version() -> str:
+    out = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True, check=True).stdout
+    return out.split()[2]  # "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> 15.18
+
+
+def fingerprint(database: Database, dbname: str | None = None) -> dict[str, Any]:
+    """Every table's full contents (md5 of its sorted rows), columns, indexes and constraints."""
+    with database.connect(dbname) as conn:
+        tables = conn.execute(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        ).fetchall()
+        rows = {
+            f"{s}.{t}": conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                f'FROM "{s}"."{t}" x'
+            ).fetchone()
+            for s, t in tables
+        }
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2"
+        ).fetchall()
+        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                               "ORDER BY 1").fetchall()
+        constraints = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace ORDER BY 1"
+        ).fetchall()
+    return {"rows": rows, "columns": columns, "indexes": indexes, "constraints": constraints}
+
+
+def side_databases(database: Database) -> list[str]:
+    """Databases a rollback of `database` created (restore copies, kept old databases)."""
+    rows = database.query("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                          (database.name + "\\_\\_%",))
+    return [r[0] for r in rows]
+
+
+@pytest.fixture
+def db(demo_db: Database) -> Any:
+    """The demo database; databases a rollback kept beside it are dropped afterwards."""
+    # rollback_manager.py does not set PM_PROG yet (migration_tools.errors.prog_name() then says
+    # "migration_tools"); the operator-facing prefix is the script's name. Remove once it does.
+    demo_db.env["PM_PROG"] = PROG
+    yield demo_db
+    with demo_db.connect("postgres") as conn:
+        for name in side_databases(demo_db):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fault_bin(tmp_path: Path, name: str, body: str) -> dict[str, str]:
+    """A directory holding one wrapper executable `name`, and the env putting it first on PATH."""
+    directory = tmp_path / "fault bin"
+    directory.mkdir(exist_ok=True)
+    real = shutil.which(name)
+    assert real
+    script = directory / name
+    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + body.replace("REAL", real))
+    script.chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+def flip_bytes(path: Path, at_fraction: float = 0.6, count: int = 8) -> None:
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * at_fraction)
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def log_lines(database: Database) -> list[str]:
+    return (database.workdir / "rollback.log").read_text().splitlines()
+
+
+def change_after_backup(database: Database) -> None:
+    """What a deploy does after the backup: a new table, changed rows, a recorded migration."""
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE after_backup (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO after_backup VALUES (1, 'created after the backup')")
+        conn.execute("DELETE FROM medguard_notifications_notification WHERE id IN "
+                     "(SELECT id FROM medguard_notifications_notification ORDER BY id LIMIT 10)")
+        conn.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('medications', "
+                     "'0099_after_backup', now())")
+
+
+# -- the happy path ----------------------------------------------------------------------
+
+
+def test_rollback_swaps_in_the_backup_and_keeps_the_old_database(db: Database) -> None:
+    dump = make_backup(db)
+    before = fingerprint(db)
+    meta = json.loads(backup_meta.meta_path_for(dump).read_text())
+    change_after_backup(db)
+    changed = fingerprint(db)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert fingerprint(db) == before  # row for row, and the table created after the backup is gone
+    assert db.scalar("SELECT to_regclass('after_backup')") is None
+    assert sorted(db.applied()) == sorted(tuple(p) for p in meta["applied_migrations"])
+    [kept] = [n for n in side_databases(db) if "__pre_rollback_" in n]
+    assert fingerprint(db, kept) == changed  # nothing destroyed: the replaced state is kept
+    out = result.stdout.splitlines()
+    rows = sum(meta["row_counts"].values())
+    assert f"✓ Restored {len(meta['row_counts'])} tables, {rows:,} rows, " \
+           f"{len(meta['applied_migrations'])} applied migrations: they match the backup's metadata" in out
+    assert f"Kept the replaced database as '{kept}'" in out
+    assert out[-1].startswith(f"OK: database '{db.name}' rolled back to {dump.name} in ")
+    # the restored database has planner statistics (ANALYZE ran)
+    assert db.scalar("SELECT count(*) FROM pg_stats WHERE tablename = 'medications_medication'") > 0
+    log = "\n".join(log_lines(db))
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    assert f"INFO [rollback] user={user} rollback {dump.name} requested" in log
+    assert f"INFO [rollback] user={user} rollback {dump.name} succeeded" in log
+    assert db.server.password not in log
+
+    # the printed undo command brings the replaced state back
+    [undo] = [ln.split(": ", 1)[1] for ln in out if ln.startswith("To undo this rollback: ")]
+    assert undo.startswith("psql ")
+    env = db.env | {"PGPASSWORD": db.server.password}
+    done = subprocess.run(["bash", "-c", undo], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(db) == changed
+
+
+def test_a_path_inside_the_backup_directory_is_accepted(db: Database) -> None:
+    dump = make_backup(db)
+    result = db.rollback_manager("rollback", f"backups/{dump.name}", "--yes")
+    assert result.returncode == 0, result.stderr
+    result = db.rollback_manager("rollback", str(dump), "--yes")
+    assert result.returncode == 0, result.stderr
+
+
+def test_rolling_back_a_migration_lets_it_run_again(db: Database) -> None:
+    dump = make_backup(db)
+    applied_before = db.applied()
+    migrated = db.script("migrate", "--no-backup")
+    assert migrated.returncode == 0, migrated.stderr
+    assert db.applied() > applied_before  # the demo has pending migrations
+
+    result = db.rollback_manager("rollback", dump.name, "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert db.applied() == applied_before
+    again = db.script("migrate", "--no-backup")
+    assert again.returncode == 0, again.stderr
+
+
+def test_sessions_on_the_target_are_ended_at_the_swap(db: Database) -> None:
+    dump = make_backup(db)
+    app = db.connect()
+    app.execute("SELECT 1")
+    try:
+        result = db.rollback_manager("rollback", dump.name, "--yes")
+        assert result.returncode == 0, result.stderr
+        assert "Ended 1 session(s) connected to the old database" in result.stdout.splitlines()
+        with pytest.raises(Exception):  # noqa: B017 - the server ended it: any driver error
+            app.execute("SELECT 1")
+    finally:
+        app.close()
+
+
+def test_dry_run_validates_and_changes_nothing(db: Database) -> None:
+    dump = make_backup(db)
+    change_after_backup(db)
+    before = fingerprint(db)
+    result = db.rollback_manager("rollback", dump.name, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"OK: dry run: backup {dump.name} is valid; nothing was changed"
+    assert fingerprint(db) == before
+    assert side_databases(db) == []
+
+
+# -- refusals: exit 2, one line, nothing changed -------------------------------------------
+
+
+def refused(db: Database, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    before = fingerprint(db)
+    result = db.rollback_manager("rollback", *args, **kwargs)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert fingerprint(db) == before
+    assert side_databases(db) == []
+    return result
+
+
+LIST_HINT = "run python rollback_manager.py list-backups to see the valid backups"
+
+
+def test_filename_with_dotdot_is_refused(db: Database) -> None:
+    dump = make_backup(db)
+    result = refused(db, f"../work dir/backups/{dump.name}", "--yes")
+    assert result.stderr == (
+        f"{PROG}: '../work dir/backups/{dump.name}' contains '..'; give a backup's file name from "
+        f"{db.workdir / 'backups'}; {LIST_HINT} [backup-path]\n"
+    )
+
+
+def test_file_outside_the_backup_directory_is_refused(db: Database) -> None:
+    dump = make_backup(db)
+    outside = db.workdir / dump.name
+    shutil.copy(dump, outside)
+    shutil.copy(backup_meta.meta_path_for(dump), backup_meta.meta_path_for(outside))
+    result = refused(db, str(outside), "--yes")
+    assert result.stderr == (
+        f"{PROG}: '{outside}' is not inside the backup directory {db.workdir / 'backups'}; "
+        f"{LIST_HINT} [backup-path]\n"
+    )
+
+
+def test_missing_backup_is_refused(db: Database) -> None:
+    make_backup(db)
+    result = refused(db, "medguard_backup_20000101_000000.sql", "--yes")
+    assert result.stderr == (
+        f"{PROG}: backup 'medguard_backup_20000101_000000.sql' not found in {db.workdir / 'backups'}; "
+        f"{LIST_HINT} [backup-missing]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["flipped bytes", "truncated", "metadata missing", "metadata edited"],
+)
+def test_a_backup_failing_validation_is_refused(db: Database, damage: str) -> None:
+    dump = make_backup(db)
+    meta_path = backup_meta.meta_path_for(dump)
+    if damage == "flipped bytes":
+        flip_bytes(dump)
+    elif damage == "truncated":
+        dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    elif damage == "metadata missing":
+        meta_path.unlink()
+    else:
+        raw = json.loads(meta_path.read_text())
+        raw["row_counts"]["public.users_user"] += 1
+        raw["sha256"] = "0" * 64
+        meta_path.write_text(json.dumps(raw))
+    change_after_backup(db)
+    result = refused(db, dump.name, "--yes")
+    assert result.stderr.startswith(f"{PROG}: backup {dump.name} failed validation: ")
+    assert result.stderr.endswith(
+        "; nothing was changed; pick another backup (python rollback_manager.py list-backups) "
+        "or run emergency-rollback [backup-invalid]\n"
+    )
+    assert "ERROR [rollback] user=" in "\n".join(log_lines(db))
+
+
+def test_a_backup_of_another_database_is_refused(db: Database) -> None:
+    # a real backup of another database (a staging copy), put in this project's backup directory
+    other = Database(db.server, f"{db.name}__staging", db.workdir, db.env)
+    create_database(db.server, other.name, template=TEMPLATE_DB)
+    try:
+        dump = make_backup(other)
+    finally:
+        drop_database(db.server, other.name)
+    result = refused(db, dump.name, "--yes")
+    assert result.stderr == (
+        f"{PROG}: refusing {dump.name}: it is a backup of database '{other.name}', not '{db.name}'; "
+        "nothing was changed; pick a backup of this database (python rollback_manager.py list-backups) "
+        "or fix DB_NAME [backup-other-database]\n"
+    )
+
+
+def test_no_terminal_and_no_yes_is_refused(db: Database) -> None:
+    dump = make_backup(db)
+    result = refused(db, dump.name)  # the fixture runs commands with stdin from /dev/null
+    assert result.stderr == (
+        f"{PROG}: refusing to roll back without confirmation: stdin is not a terminal and --yes was "
+        "not given; nothing was changed; run it on a terminal to confirm, or pass --yes [confirm-needed]\n"
+    )
+
+
+def test_on_a_terminal_it_asks_and_no_means_no(db: Database) -> None:
+    import pty
+
+    dump = make_backup(db)
+    before = fingerprint(db)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "rollback_manager.py"), "rollback", dump.name],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.env, cwd=db.workdir,
+        text=True,
+    )
+    os.close(follower)
+    os.write(leader, b"n\n")
+    out, err = proc.communicate(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 2
+    assert f"Roll back database '{db.name}' to {dump.name}? [y/N]: " in out
+    assert err == f"{PROG}: rollback not confirmed; nothing was changed [not-confirmed]\n"
+    assert fingerprint(db) == before
+
+
+# -- faults while restoring -------------------------------------------------------------------
+
+HALFWAY = """
+# Fault: the restore into the new database dies halfway. The real pg_restore loads the schema
+# and the data (pre-data and data sections), then this process is killed with SIGKILL before
+# the indexes and constraints are built. Other calls (validation) run the real pg_restore.
+for arg in "$@"; do
+  if [[ $arg == --dbname=* ]]; then
+    REAL --section=pre-data --section=data "$@"
+    kill -9 $$
+  fi
+done
+exec REAL "$@"
+"""
+
+
+def test_restore_dying_halfway_leaves_the_database_exactly_as_before(db: Database, tmp_path: Path) -> None:
+    dump = make_backup(db)
+    change_after_backup(db)
+    before = fingerprint(db)
+    env = fault_bin(tmp_path, "pg_restore", HALFWAY)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes", env=env)
+
+    assert result.returncode == 1, result.stdout
+    new_db = result.stdout.split("Creating database '", 1)[1].split("'", 1)[0]
+    assert result.stderr == (
+        f"{PROG}: pg_restore into '{new_db}' failed: pg_restore was killed by signal 9; "
+        f"database '{db.name}' is unchanged (the new database was dropped); "
+        "fix the cause, then run the rollback again [restore-failed]\n"
+    )
+    assert fingerprint(db) == before
+    assert side_databases(db) == []
+    assert "failed: pg_restore into" in "\n".join(log_lines(db))
+
+
+BLOCKING = """
+# Fault: a slow restore. The restore into the new database waits until the test creates the
+# release file, so a second rollback can be started while the first holds the deploy lock.
+for arg in "$@"; do
+  if [[ $arg == --dbname=* ]]; then
+    while [[ ! -e "$RB_RELEASE" ]]; do sleep 0.05; done
+  fi
+done
+exec REAL "$@"
+"""
+
+
+def wait_for(predicate: Any, what: str, deadline_s: float = 60.0) -> None:
+    stop = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > stop:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_second_rollback_is_refused_at_once_naming_the_first(db: Database, tmp_path: Path) -> None:
+    dump = make_backup(db)
+    release = tmp_path / "release"
+    env = db.env | fault_bin(tmp_path, "pg_restore", BLOCKING) | {"RB_RELEASE": str(release)}
+    first = subprocess.Popen(
+        [sys.executable, str(REPO / "rollback_manager.py"), "rollback", dump.name, "--yes"],
+        env=env, cwd=db.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # the first run holds the advisory lock, and is inside pg_restore (its copy exists)
+        def first_is_restoring() -> bool:
+            locked = db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            return bool(locked) and any("__restore_" in n for n in side_databases(db))
+
+        wait_for(first_is_restoring, "the first rollback to hold the lock and restore")
+        started = time.monotonic()
+        second = db.rollback_manager("rollback", dump.name, "--yes")
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"{PROG}: another migration or rollback is running on database '{db.name}' "
+            f"(rollback host={socket.gethostname()} pid={first.pid}); wait for it to finish "
+            "(or stop it), then run the command again [deploy-locked]\n"
+        )
+        assert time.monotonic() - started < 15  # refused at once, not after the first finished
+    finally:
+        release.touch()
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert out.splitlines()[-1].startswith(f"OK: database '{db.name}' rolled back to {dump.name}")
