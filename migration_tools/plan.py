@@ -44,7 +44,13 @@ def pending(ex: MigrationExecutor) -> list[Migration]:
 
 
 def per_app(ex: MigrationExecutor) -> list[AppState]:
-    applied = {key for key in ex.loader.applied_migrations}
+    """Applied and pending migrations per app, counted on the graph as showmigrations shows it.
+
+    A fully applied squashed migration counts once (django_migrations also holds a row for
+    each migration it replaces), and rows of migrations no longer on disk are not counted.
+    """
+    graph_nodes = ex.loader.graph.nodes
+    applied = {key for key in ex.loader.applied_migrations if key in graph_nodes}
     todo = {(m.app_label, m.name) for m in pending(ex)}
     apps = sorted({app for app, _ in ex.loader.graph.nodes})
     states = []
