@@ -162,9 +162,7 @@ def _problem(raw: dict[str, Any]) -> str:
     if created.tzinfo is None:
         return f"created_at '{raw['created_at']}' has no UTC offset"
     pairs = raw["applied_migrations"]
-    if not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
-    ):
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs):
         return "applied_migrations must be a list of [app, name] pairs"
     counts = raw["row_counts"]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):

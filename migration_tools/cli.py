@@ -210,6 +210,9 @@ def print_deploy_summary(kit: runtime.Kit, report: deploy.DeployReport, seconds:
 
 # Commands defined in other modules register here, one line each.
 # -- command registrations --
+from migration_tools import cli_backup  # noqa: E402
+
+main_group.add_command(cli_backup.backup_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,11 @@ def rollback_group() -> None:
 
 # Commands defined in other modules register here, one line each.
 # -- command registrations --
+from migration_tools import rollback_cli_catalog  # noqa: E402
+
+rollback_group.add_command(rollback_cli_catalog.list_backups_cmd)
+rollback_group.add_command(rollback_cli_catalog.validate_backup_cmd)
+rollback_group.add_command(rollback_cli_catalog.cleanup_backups_cmd)
 from migration_tools.rollback_cli_restore import emergency_rollback_cmd, rollback_cmd  # noqa: E402
 
 rollback_group.add_command(rollback_cmd)

@@ -1,0 +1,321 @@
+"""Is a backup restorable? Shallow, full-read and deep checks of one dump against its metadata.
+
+shallow: metadata present and well formed, consistent with the file (name, size, SHA-256) and
+         with the archive's own header (`pg_restore --list`: TOC entries, database, versions).
+full:    also `pg_restore -f /dev/null`, which decompresses every data block. `--list` reads only
+         the table of contents and accepts an archive truncated to half or with flipped bytes.
+deep:    also a real restore into a scratch database, then row counts and applied migrations
+         compared with the metadata; the scratch database is dropped whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from migration_tools import backup_meta, db, pgtools
+from migration_tools.backup_meta import BackupMeta
+from migration_tools.djangoenv import ConnParams
+from migration_tools.errors import KitError
+from migration_tools.redact import redact
+
+HASH_CHUNK = 1 << 20
+MAINTENANCE_DB = "postgres"
+SCRATCH_PREFIX = "kitcheck_"
+RESTORE_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class Validation:
+    ok: bool
+    reason: str
+    meta: BackupMeta | None
+    passed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """What `pg_restore --list` says about an archive."""
+
+    toc_entries: int
+    dbname: str
+    compression: str
+    server_version: str
+    pg_dump_version: str
+    fmt: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tool_error(stderr: str) -> str:
+    """The first error line a client tool printed, redacted; else its last line."""
+    lines = [line.strip() for line in redact(stderr).splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line or "FATAL" in line:
+            return line
+    return lines[-1] if lines else "no error message"
+
+
+def _header_value(text: str, key: str) -> str:
+    match = re.search(rf"^;\s+{re.escape(key)}:\s*(.*)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def archive_info(dump: Path) -> ArchiveInfo:
+    """Read the archive's header and TOC; raises ValueError with pg_restore's message."""
+    result = subprocess.run(
+        [str(pgtools.find_tool("pg_restore")), "--list", str(dump)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        raise ValueError(tool_error(result.stderr))
+    out = result.stdout
+    entries = _header_value(out, "TOC Entries")
+    if not entries.isdigit():
+        raise ValueError("pg_restore --list printed no TOC entry count")
+    return ArchiveInfo(
+        toc_entries=int(entries),
+        dbname=_header_value(out, "dbname"),
+        compression=_header_value(out, "Compression"),
+        server_version=_header_value(out, "Dumped from database version").split(" ")[0],
+        pg_dump_version=_header_value(out, "Dumped by pg_dump version").split(" ")[0],
+        fmt=_header_value(out, "Format"),
+    )
+
+
+def full_read(dump: Path) -> str:
+    """'' when every data block decompresses (`pg_restore -f /dev/null`), else the error."""
+    result = subprocess.run(
+        [str(pgtools.find_tool("pg_restore")), "-f", os.devnull, str(dump)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return "" if result.returncode == 0 else tool_error(result.stderr)
+
+
+def read_applied_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """Sorted (app, name) rows of django_migrations; empty when the table does not exist."""
+    if db.scalar(conn, "SELECT to_regclass('django_migrations')") is None:
+        return []
+    rows = conn.execute("SELECT app, name FROM django_migrations ORDER BY app, name").fetchall()
+    return [(str(app), str(name)) for app, name in rows]
+
+
+def header_mismatch(meta: BackupMeta, info: ArchiveInfo) -> str:
+    """How the metadata contradicts the archive's own header, or ''."""
+    if info.toc_entries != meta.toc_entries:
+        return f"the archive has {info.toc_entries} TOC entries, the metadata says {meta.toc_entries}"
+    if info.dbname != meta.database:
+        return f"the archive is of database '{info.dbname}', the metadata says '{meta.database}'"
+    if info.fmt and info.fmt != meta.format.upper():
+        return f"the archive's format is {info.fmt}, the metadata says {meta.format}"
+    if info.compression.isdigit() and int(info.compression) != meta.compression:
+        return f"the archive's compression is {info.compression}, the metadata says {meta.compression}"
+    if info.pg_dump_version and info.pg_dump_version != meta.pg_dump_version:
+        return (
+            f"the archive was written by pg_dump {info.pg_dump_version}, "
+            f"the metadata says {meta.pg_dump_version}"
+        )
+    if info.server_version and info.server_version != meta.server_version:
+        return f"the archive is from server {info.server_version}, the metadata says {meta.server_version}"
+    return ""
+
+
+def compare_counts(expected: dict[str, int], found: dict[str, int]) -> str:
+    """'' when equal, else the first differences, readable."""
+    problems = []
+    for table in sorted(set(expected) | set(found)):
+        if table not in found:
+            problems.append(f"{table} missing from the restore")
+        elif table not in expected:
+            problems.append(f"{table} not in the metadata")
+        elif expected[table] != found[table]:
+            problems.append(f"{table}: {found[table]:,} rows restored, metadata says {expected[table]:,}")
+    if not problems:
+        return ""
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
+
+
+def scratch_name(database: str) -> str:
+    return f"{SCRATCH_PREFIX}{database[:40]}_{secrets.token_hex(4)}"
+
+
+def _admin_connect(params: ConnParams) -> psycopg.Connection[Any]:
+    try:
+        return db.connect(params, dbname=MAINTENANCE_DB, purpose="validate")
+    except KitError:
+        return db.connect(params, purpose="validate")
+
+
+def _create_scratch(conn: psycopg.Connection[Any], name: str, like: str) -> None:
+    row = conn.execute(
+        "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = %s",
+        (like,),
+    ).fetchone()
+    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    if row:
+        query = query + sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+            sql.Literal(row[0]), sql.Literal(row[1]), sql.Literal(row[2])
+        )
+    conn.execute(query)
+
+
+def drop_scratch(params: ConnParams, name: str) -> str:
+    """Drop the scratch database; '' on success, else what went wrong."""
+    try:
+        with _admin_connect(params) as conn:
+            force = sql.SQL(" WITH (FORCE)") if db.server_version_num(conn) >= 130000 else sql.SQL("")
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
+        return ""
+    except (KitError, psycopg.Error) as exc:
+        return f"could not drop scratch database '{name}': {redact(str(exc)).strip()}"
+
+
+def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
+    """Restore into a scratch database and compare with the metadata; always drops it."""
+    name = scratch_name(meta.database)
+    created = False
+    result = Validation(False, "", meta)
+    try:
+        try:
+            with _admin_connect(params) as conn:
+                _create_scratch(conn, name, meta.database)
+                created = True
+        except psycopg.Error as exc:
+            result.reason = (
+                f"cannot create a scratch database for the test restore: {redact(str(exc)).strip()}"
+            )
+            return result
+        restore = pgtools.run_tool(
+            "pg_restore",
+            [
+                "--no-password",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                f"--jobs={RESTORE_JOBS}",
+                f"--dbname={name}",
+                str(dump),
+            ],
+            params.with_db(name),
+        )
+        if restore.returncode != 0:
+            result.reason = f"the test restore failed: {tool_error(restore.stderr)}"
+            return result
+        with db.connect(params, dbname=name, purpose="validate") as conn:
+            counts = db.exact_row_counts(conn)
+            migrations = read_applied_migrations(conn)
+        problem = compare_counts(meta.row_counts, counts)
+        if problem:
+            result.reason = f"row counts differ after a test restore: {problem}"
+            return result
+        if migrations != sorted(meta.applied_migrations):
+            result.reason = (
+                f"applied migrations differ after a test restore: {len(migrations)} restored, "
+                f"metadata lists {len(meta.applied_migrations)}"
+            )
+            return result
+        total = sum(counts.values())
+        result.ok = True
+        result.passed.append(
+            f"test restore: {len(counts)} tables, {total:,} rows and {len(migrations)} applied "
+            "migrations match the metadata"
+        )
+        return result
+    finally:
+        if created:
+            problem = drop_scratch(params, name)
+            if problem:
+                result.warnings.append(problem)
+
+
+def _invalid(reason: str, meta: BackupMeta | None = None, passed: list[str] | None = None) -> Validation:
+    return Validation(False, reason, meta, passed or [])
+
+
+def validate(
+    dump_path: Path,
+    *,
+    full: bool = False,
+    deep: bool = False,
+    params: ConnParams | None = None,
+) -> Validation:
+    """Check one backup; never raises for a bad backup, only returns ok=False and the reason."""
+    dump = Path(dump_path)
+    if not dump.is_file():
+        return _invalid(f"dump file {dump.name} is missing")
+    try:
+        meta = backup_meta.load(backup_meta.meta_path_for(dump))
+    except KitError as exc:
+        return _invalid(exc.message)
+    passed = ["metadata present and well formed"]
+    if meta.file != dump.name:
+        return _invalid(f"the metadata names file {meta.file}, not {dump.name}", meta, passed)
+    size = dump.stat().st_size
+    if size != meta.size_bytes:
+        return _invalid(
+            f"size is {size:,} bytes but the metadata says {meta.size_bytes:,} (truncated or replaced)",
+            meta,
+            passed,
+        )
+    if sha256_file(dump) != meta.sha256:
+        return _invalid(
+            "SHA-256 does not match the metadata (the file changed since the backup)", meta, passed
+        )
+    passed.append(f"size and SHA-256 match ({size:,} bytes)")
+    try:
+        info = archive_info(dump)
+    except ValueError as exc:
+        return _invalid(f"the table of contents is unreadable: {exc}", meta, passed)
+    mismatch = header_mismatch(meta, info)
+    if mismatch:
+        return _invalid(mismatch, meta, passed)
+    passed.append(f"table of contents readable ({info.toc_entries} entries, database '{info.dbname}')")
+    if params is not None and params.dbname != meta.database:
+        return _invalid(
+            f"this is a backup of database '{meta.database}' on {meta.host}:{meta.port}, "
+            f"not of the current database '{params.dbname}'",
+            meta,
+            passed,
+        )
+    if full or deep:
+        problem = full_read(dump)
+        if problem:
+            return _invalid(f"a full read of the data failed: {problem}", meta, passed)
+        passed.append("every data block reads back (pg_restore -f /dev/null)")
+    if deep:
+        if params is None:
+            return _invalid("deep validation needs a database connection", meta, passed)
+        result = deep_check(dump, meta, params)
+        result.passed[:0] = passed
+        return result
+    return Validation(True, "", meta, passed)
+
+
+def remove_quietly(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
