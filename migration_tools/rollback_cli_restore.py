@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from migration_tools import deploy_lock, restore, runtime, ui
-from migration_tools.errors import BadInput, KitError, OperationFailed, prog_name
+from migration_tools.errors import BadInput, KitError, OperationFailed
 from migration_tools.restore import RollbackPlan, RollbackResult
 from migration_tools.runtime import Kit
 
@@ -120,7 +120,10 @@ def newest_valid_plan(kit: Kit) -> RollbackPlan:
     skipped: list[str] = []
     for entry in backup_catalog.list_backups(kit.paths.backups):
         dump = Path(entry.dump)
-        meta, problem = restore.backup_problem(kit, dump)
+        if entry.valid:  # shallow checks passed: now the full read and the database
+            meta, problem = restore.backup_problem(kit, dump)
+        else:
+            meta, problem = None, restore.BackupProblem("backup-invalid", entry.reason)
         if problem is not None or meta is None:
             reason = problem.reason if problem else "invalid"
             ui.warn(f"skipping {dump.name}: {reason}")
@@ -134,7 +137,7 @@ def newest_valid_plan(kit: Kit) -> RollbackPlan:
         "no-valid-backup",
         f"no valid backup of database '{kit.params.dbname}' in {kit.paths.backups}{detail}; "
         "nothing was changed",
-        f"take one with {prog_name()} backup, or restore a copy kept elsewhere",
+        "take one with ./production_migrate.sh backup, or restore a copy kept elsewhere",
     )
 
 
