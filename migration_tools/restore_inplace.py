@@ -63,6 +63,8 @@ SELECT format('DROP %s IF EXISTS %I.%I CASCADE',
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.oid IN ({_KEPT_SCHEMAS})
   AND pg_has_role(c.relowner, 'USAGE') AND {NOT_EXTENSION_MEMBER.format(cat='pg_class', oid='c.oid')}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid
+                  AND o.refclassid = 'pg_class'::regclass AND o.deptype IN ('a', 'i'))
 ORDER BY 1
 """
 _ROUTINES = f"""
@@ -214,7 +216,8 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             getattr(exc, "error_id", "rollback-sql"),
             f"{what}; the transaction was rolled back: database '{target}' is as it was "
             f"(safety backup {safety.dump.name} kept)",
-            "fix the cause (stop the application if it holds locks), then run the rollback again",
+            "fix the cause (stop the application if it holds locks; tables of other roles must be "
+            "dropped by their owner), then run the rollback again",
         ) from exc
     with db.connect(kit.params, purpose="rollback verify") as conn:
         say(f"ANALYZE '{target}'")

@@ -34,7 +34,9 @@ def tool_failure(name: str, returncode: int, stderr: str) -> str:
         return f"{name} was killed by signal {-returncode}"
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error" in ln.lower()]
-    text = (errors or lines or [f"{name} exited with status {returncode}"])[0]
+    text = " ".join((errors or lines or [f"{name} exited with status {returncode}"])[0].split())
+    if not text.startswith(name):
+        text = f"{name}: {text}"
     return redact(text)
 
 

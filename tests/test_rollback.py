@@ -208,7 +208,9 @@ def test_a_path_inside_the_backup_directory_is_accepted(db: Database) -> None:
 
 
 def test_rolling_back_a_migration_lets_it_run_again(db: Database) -> None:
-    dump = make_backup(db)
+    taken = db.script("backup")  # the kit's own backup command this time
+    assert taken.returncode == 0, taken.stderr
+    [dump] = sorted((db.workdir / "backups").glob("*.sql"))
     applied_before = db.applied()
     migrated = db.script("migrate", "--no-backup")
     assert migrated.returncode == 0, migrated.stderr
@@ -453,3 +455,121 @@ def test_a_second_rollback_is_refused_at_once_naming_the_first(db: Database, tmp
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert out.splitlines()[-1].startswith(f"OK: database '{db.name}' rolled back to {dump.name}")
+
+
+# -- a role without CREATEDB: pre-rollback safety backup, then one transaction in place ------------
+
+
+@pytest.fixture
+def owner_role(db: Database) -> Any:
+    """A login role that owns the database and its tables but may not create databases."""
+    role = f"app_{db.name}"
+    password = "Own3r-" + db.name
+    with db.connect("postgres") as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER PASSWORD '{password}'")
+        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO {role}')
+    with db.connect() as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        for (table,) in tables:
+            conn.execute(f'ALTER TABLE public."{table}" OWNER TO {role}')
+    db.env.update(DB_USER=role, DB_PASSWORD=password)
+    yield role, password
+    with db.connect() as conn:
+        conn.execute(f"REASSIGN OWNED BY {role} TO postgres")
+        conn.execute(f"DROP OWNED BY {role}")
+    with db.connect("postgres") as conn:
+        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO postgres')
+        conn.execute(f"DROP ROLE {role}")
+
+
+def test_without_createdb_it_restores_in_place_after_a_safety_backup(db: Database, owner_role: Any) -> None:
+    role, _password = owner_role
+    dump = make_backup(db)
+    before = fingerprint(db)
+    change_after_backup(db)
+    with db.connect() as conn:
+        # the app's migration would have created it as the app's role
+        conn.execute(f"ALTER TABLE after_backup OWNER TO {role}")
+    changed = fingerprint(db)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert "Would take a pre-rollback safety backup, then restore in place in one transaction" in out
+    kept = "Kept the replaced state as the safety backup "
+    [safety] = [ln.removeprefix(kept) for ln in out if ln.startswith(kept)]
+    meta = json.loads((db.workdir / "backups" / safety).with_suffix(".json").read_text())
+    assert meta["reason"] == "pre-rollback"
+    assert fingerprint(db) == before
+    assert db.scalar("SELECT to_regclass('after_backup')") is None
+    assert side_databases(db) == []  # nothing created beside the database
+    assert db.scalar("SELECT count(*) FROM pg_stats WHERE tablename = 'medications_medication'") > 0
+
+    # the printed undo command restores the replaced state from the safety backup
+    [undo] = [ln.split(": ", 1)[1] for ln in out if ln.startswith("To undo this rollback: ")]
+    assert undo == f"python rollback_manager.py rollback {safety} --yes"
+    again = db.rollback_manager(*undo.split()[2:])
+    assert again.returncode == 0, again.stderr
+    assert fingerprint(db) == changed
+
+
+IN_PLACE_HINT = (
+    "fix the cause (stop the application if it holds locks; tables of other roles must be dropped by "
+    "their owner), then run the rollback again"
+)
+IN_PLACE_HALFWAY = """
+# Fault: while the archive streams into the in-place transaction, pg_restore dies (SIGKILL)
+# after 60 kB of SQL, in the middle of the data. Other calls run the real pg_restore.
+for arg in "$@"; do
+  if [[ $arg == --file=- ]]; then
+    REAL "$@" | head -c 60000 || true
+    kill -9 $$
+  fi
+done
+exec REAL "$@"
+"""
+
+
+def test_in_place_restore_dying_halfway_leaves_the_database_exactly_as_before(
+    db: Database, owner_role: Any, tmp_path: Path
+) -> None:
+    role, _password = owner_role
+    dump = make_backup(db)
+    change_after_backup(db)
+    with db.connect() as conn:
+        conn.execute(f"ALTER TABLE after_backup OWNER TO {role}")
+    before = fingerprint(db)
+    env = fault_bin(tmp_path, "pg_restore", IN_PLACE_HALFWAY)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes", env=env)
+
+    assert result.returncode == 3, result.stdout
+    [safety] = [p.name for p in (db.workdir / "backups").glob("*.sql") if p != dump]
+    assert result.stderr == (
+        f"{PROG}: pg_restore was killed by signal 9; the transaction was rolled back: database "
+        f"'{db.name}' is as it was (safety backup {safety} kept); {IN_PLACE_HINT} [restore-failed]\n"
+    )
+    assert fingerprint(db) == before
+
+
+def test_in_place_refuses_to_commit_when_an_object_it_cannot_drop_remains(
+    db: Database, owner_role: Any
+) -> None:
+    role, _password = owner_role
+    dump = make_backup(db)
+    change_after_backup(db)  # after_backup stays owned by postgres: the role can read it, not drop it
+    with db.connect() as conn:
+        conn.execute(f"GRANT SELECT ON after_backup TO {role}")
+    before = fingerprint(db)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes")
+
+    assert result.returncode == 3, result.stdout
+    [safety] = [p.name for p in (db.workdir / "backups").glob("*.sql") if p != dump]
+    assert result.stderr == (
+        f"{PROG}: psql: ERROR: rollback check: 15 tables, the backup has 14; the transaction was rolled "
+        f"back: database '{db.name}' is as it was (safety backup {safety} kept); {IN_PLACE_HINT} "
+        "[restore-failed]\n"
+    )
+    assert fingerprint(db) == before
