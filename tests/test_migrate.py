@@ -137,3 +137,64 @@ def test_verify_data_finds_orphaned_rows_and_fails(demo_db: Database):
     assert result.stdout.splitlines()[-1] == "FAILED: data integrity check failed"
     as_json = demo_db.script("verify-data", "--json")
     assert '"orphan_total": 3' in as_json.stdout
+
+
+def test_irreversible_run_is_undone_by_restoring_the_pre_migrate_backup(demo_db: Database):
+    before = demo_db.applied()
+    result = demo_db.script("migrate", env=IRREVERSIBLE)
+    assert result.returncode == 3, result.stdout + result.stderr
+    backups = sorted((demo_db.workdir / "backups").glob("medguard_backup_*.sql"))
+    assert len(backups) == 1
+    out = result.stdout.splitlines()
+    assert out[0] == "Taking the pre-migrate backup ..."
+    assert (
+        "Irreversible migration(s) applied (medguard_notifications.0003_purge_expired_notifications): "
+        f"restoring {backups[0].name} ..."
+    ) in out
+    assert out[-1] == (
+        f"Rolled back by restoring {backups[0].name}: the applied migrations equal those before the run."
+    )
+    assert "[migrate-rolled-back]" in result.stderr
+    assert demo_db.applied() == before
+    # The purged notifications are back and the failed run's table is gone.
+    assert demo_db.scalar("SELECT count(*) FROM medguard_notifications_notification") == 234
+    assert not table_exists(demo_db, "failing_app_probe")
+
+
+def test_migrate_takes_a_pre_migrate_backup_first(demo_db: Database):
+    result = demo_db.script("migrate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "Taking the pre-migrate backup ..."
+    metas = list((demo_db.workdir / "backups").glob("medguard_backup_*.json"))
+    assert len(metas) == 1
+    assert '"reason": "pre-migrate"' in metas[0].read_text()
+    assert '"0003_user_timezone"' not in metas[0].read_text()
+
+
+def test_full_deploy_runs_every_step_and_prints_the_summary(demo_db: Database):
+    result = demo_db.script("full-deploy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    summary = lines[lines.index("Deployment summary") + 1 :]
+    steps = [line.split()[1:3] for line in summary[:6]]
+    assert steps == [
+        ["pre-flight", "ok"], ["check-migrations", "ok"], ["backup", "ok"], ["migrate", "ok"],
+        ["verify-data", "ok"], ["check", "--deploy"],
+    ]
+    assert summary[5].split()[3] == "ok"
+    assert summary[6].startswith(f"Backup: {demo_db.workdir}/backups/medguard_backup_")
+    assert lines[-1] == "OK: deployed"
+    assert demo_db.script("check-migrations").stdout.splitlines()[-1] == (
+        "OK: no pending migrations: the database is up to date"
+    )
+
+
+def test_full_deploy_failing_in_migrate_rolls_back_and_exits_3(demo_db: Database):
+    before = demo_db.applied()
+    result = demo_db.script("full-deploy", env=FAILING)
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    summary = lines[lines.index("Deployment summary") + 1 :]
+    assert summary[3].split()[1:3] == ["migrate", "failed"]
+    assert summary[4].split()[1:3] == ["verify-data", "skipped"]
+    assert demo_db.applied() == before
