@@ -10,7 +10,6 @@ deep:    also a real restore into a scratch database, then row counts and applie
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -314,8 +313,3 @@ def validate(
         return result
     return Validation(True, "", meta, passed)
 
-
-def remove_quietly(*paths: Path) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
