@@ -31,7 +31,7 @@ from psycopg.conninfo import make_conninfo
 from migration_tools import db, pgtools
 from migration_tools.errors import KitError, OperationFailed, RolledBack
 from migration_tools.restore_swap import tool_failure
-from migration_tools.restore_verify import MIGRATIONS_TABLE, RestoreOutcome, compare
+from migration_tools.restore_verify import MIGRATIONS_TABLE, RestoreOutcome, analyze_and_compare
 
 if TYPE_CHECKING:
     from migration_tools.restore import RollbackPlan
@@ -219,11 +219,8 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             "fix the cause (stop the application if it holds locks; tables of other roles must be "
             "dropped by their owner), then run the rollback again",
         ) from exc
-    with db.connect(kit.params, purpose="rollback verify") as conn:
-        say(f"ANALYZE '{target}'")
-        conn.execute("ANALYZE")
-        say("Verifying row counts and applied migrations against the backup's metadata")
-        check = compare(conn, plan.meta.row_counts, plan.meta.applied_migrations)
+    say(f"ANALYZE '{target}' and verify its row counts and applied migrations against the metadata")
+    check = analyze_and_compare(kit.params, target, plan.meta.row_counts, plan.meta.applied_migrations)
     if not check.ok:
         raise OperationFailed(
             "restore-verify",

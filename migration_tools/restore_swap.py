@@ -19,7 +19,7 @@ from migration_tools import db, db_swap, pgtools
 from migration_tools.djangoenv import ConnParams
 from migration_tools.errors import KitError, OperationFailed, RolledBack
 from migration_tools.redact import redact
-from migration_tools.restore_verify import RestoreOutcome, compare
+from migration_tools.restore_verify import RestoreOutcome, analyze_and_compare
 
 if TYPE_CHECKING:
     from migration_tools.restore import RollbackPlan
@@ -103,18 +103,15 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             db_swap.copy_properties(conn, new, info)
             say(f"Restoring {plan.dump.name} into '{new}' (pg_restore --jobs={RESTORE_JOBS})")
             restore_into(params, new, plan.dump, keep_owner=plan.keep_owner)
-            say("Verifying row counts and applied migrations against the backup's metadata")
-            with db.connect(params, dbname=new, purpose="rollback verify") as new_conn:
-                check = compare(new_conn, plan.meta.row_counts, plan.meta.applied_migrations)
-                if not check.ok:
-                    raise OperationFailed(
-                        "restore-verify",
-                        "the restored copy does not match the backup's metadata: "
-                        + "; ".join(check.problems[:3]),
-                        "",
-                    )
-                say(f"ANALYZE '{new}'")
-                new_conn.execute("ANALYZE")
+            say(f"ANALYZE '{new}' and verify its row counts and applied migrations against the metadata")
+            check = analyze_and_compare(params, new, plan.meta.row_counts, plan.meta.applied_migrations)
+            if not check.ok:
+                raise OperationFailed(
+                    "restore-verify",
+                    "the restored copy does not match the backup's metadata: "
+                    + "; ".join(check.problems[:3]),
+                    "",
+                )
             new_oid = db.scalar(conn, "SELECT oid FROM pg_database WHERE datname = %s", (new,))
             say(f"Swapping: '{target}' -> '{aside}' (kept), '{new}' -> '{target}'")
             touched = True

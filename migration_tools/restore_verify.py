@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from migration_tools import db
+from migration_tools.djangoenv import ConnParams
 
 MIGRATIONS_TABLE = "django_migrations"
 
@@ -50,7 +54,12 @@ def compare(
     expected_applied: list[tuple[str, str]],
 ) -> Comparison:
     """What differs between the database behind `conn` and the expected state."""
-    snap = snapshot(conn)
+    return differences(snapshot(conn), expected_counts, expected_applied)
+
+
+def differences(
+    snap: Snapshot, expected_counts: dict[str, int], expected_applied: list[tuple[str, str]]
+) -> Comparison:
     problems: list[str] = []
     missing = sorted(set(expected_counts) - set(snap.row_counts))
     extra = sorted(set(snap.row_counts) - set(expected_counts))
@@ -84,3 +93,66 @@ class RestoreOutcome:
     kept: str
     undo: str
     sessions_ended: int = 0
+
+
+def analyze_and_compare(
+    params: ConnParams,
+    dbname: str,
+    expected_counts: dict[str, int],
+    expected_applied: list[tuple[str, str]],
+    *,
+    workers: int = 2,
+) -> Comparison:
+    """ANALYZE every user table and count its rows exactly, spread over `workers` connections.
+
+    The biggest tables are analyzed first so the connections finish together; the counts come
+    last. System catalogs are left to autovacuum.
+    """
+    with db.connect(params, dbname=dbname, purpose="rollback verify") as conn:
+        tables = [
+            (str(s), str(t))
+            for s, t in conn.execute(
+                """
+                SELECT n.nspname, c.relname FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p')
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
+                ORDER BY pg_total_relation_size(c.oid) DESC, 1, 2
+                """
+            ).fetchall()
+        ]
+        applied = applied_migrations(conn)
+    tasks: queue.Queue[tuple[str, str, str]] = queue.Queue()
+    for schema, table in tables:
+        tasks.put(("ANALYZE", schema, table))
+    for schema, table in tables:
+        tasks.put(("count", schema, table))
+    counts: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with db.connect(params, dbname=dbname, purpose="rollback verify") as conn:
+                while True:
+                    try:
+                        what, schema, table = tasks.get_nowait()
+                    except queue.Empty:
+                        return
+                    name = sql.Identifier(schema, table)
+                    if what == "ANALYZE":
+                        conn.execute(sql.SQL("ANALYZE {}").format(name))
+                    else:
+                        query = sql.SQL("SELECT count(*) FROM {}").format(name)
+                        counts[f"{schema}.{table}"] = int(db.scalar(conn, query))
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return differences(Snapshot(dict(sorted(counts.items())), applied), expected_counts, expected_applied)

@@ -573,3 +573,38 @@ def test_in_place_refuses_to_commit_when_an_object_it_cannot_drop_remains(
         "[restore-failed]\n"
     )
     assert fingerprint(db) == before
+
+
+LOSSY = """
+# Fault: a restore that silently loses rows. The real pg_restore succeeds, then five rows of
+# medications_doselog vanish from the new database before the kit checks it.
+for arg in "$@"; do
+  if [[ $arg == --dbname=* ]]; then
+    REAL "$@"
+    psql -X -q "${arg#--dbname=}" -c "DELETE FROM medications_doselog WHERE id IN
+      (SELECT id FROM medications_doselog ORDER BY id LIMIT 5)"
+    exit 0
+  fi
+done
+exec REAL "$@"
+"""
+
+
+def test_a_restored_copy_that_does_not_match_the_metadata_is_dropped(db: Database, tmp_path: Path) -> None:
+    dump = make_backup(db)
+    meta = json.loads(backup_meta.meta_path_for(dump).read_text())
+    expected = meta["row_counts"]["public.medications_doselog"]
+    change_after_backup(db)
+    before = fingerprint(db)
+    env = fault_bin(tmp_path, "pg_restore", LOSSY)
+
+    result = db.rollback_manager("rollback", dump.name, "--yes", env=env)
+
+    assert result.returncode == 1, result.stdout
+    assert result.stderr == (
+        f"{PROG}: the restored copy does not match the backup's metadata: public.medications_doselog has "
+        f"{expected - 5:,} rows, the backup {expected:,}; database '{db.name}' is unchanged (the new "
+        "database was dropped); fix the cause, then run the rollback again [restore-verify]\n"
+    )
+    assert fingerprint(db) == before
+    assert side_databases(db) == []
