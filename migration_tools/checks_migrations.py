@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db.migrations.autodetector import MigrationAutodetector
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
@@ -19,9 +20,9 @@ class MigrationCheck:
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
-def unmigrated_changes(alias: str) -> dict[str, list[str]]:
+def unmigrated_changes(alias: str, ex: MigrationExecutor | None = None) -> dict[str, list[str]]:
     """Model changes with no migration yet, per app: what makemigrations --check would report."""
-    ex = plan.executor(alias)
+    ex = ex or plan.executor(alias)
     autodetector = MigrationAutodetector(
         ex.loader.project_state(),
         ProjectState.from_apps(apps),
@@ -38,7 +39,7 @@ def run(alias: str) -> MigrationCheck:
     ex = plan.executor(alias)
     plan.check_conflicts(ex)
     result = MigrationCheck(pending=[(m.app_label, m.name) for m in plan.pending(ex)])
-    result.missing = unmigrated_changes(alias)
+    result.missing = unmigrated_changes(alias, ex)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connections
+from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 
@@ -23,6 +24,19 @@ def executor(alias: str) -> MigrationExecutor:
 
 
 def check_conflicts(ex: MigrationExecutor) -> None:
+    """Django's validation before any plan: a consistent applied history, then no conflicting leaves.
+
+    Both raise OperationFailed (exit 1) naming the app and the fix, before anything is changed.
+    """
+    try:
+        ex.loader.check_consistent_history(ex.connection)
+    except InconsistentMigrationHistory as exc:
+        raise OperationFailed(
+            "migration-history",
+            f"inconsistent migration history: {str(exc).rstrip('.')}",
+            "the database's django_migrations rows do not match the migration files; find out how "
+            f"(a renamed or removed migration, a wrong database), then run {prog_name()} check-migrations",
+        ) from exc
     conflicts = ex.loader.detect_conflicts()
     if conflicts:
         app, names = sorted(conflicts.items())[0]

@@ -315,3 +315,28 @@ def test_dry_run_prints_the_plans_sql_and_changes_nothing(other_db: Database):
 
     assert other_db.query("SELECT id, app, name, applied FROM django_migrations ORDER BY id") == before_rows
     assert public_tables(other_db) == before_tables
+
+
+def test_inconsistent_history_is_refused_by_check_migrations_and_migrate(other_db: Database):
+    manage(other_db, PROJECT, "migrate", "contenttypes")
+    other_db.query(
+        "INSERT INTO django_migrations (app, name, applied) "
+        "VALUES ('shipping', '0002_shipment_tracking_number', now()) RETURNING id"
+    )
+    rows = other_db.query("SELECT id, app, name FROM django_migrations ORDER BY id")
+    expected = [
+        "production_migrate.sh: inconsistent migration history: Migration "
+        "shipping.0002_shipment_tracking_number is applied before its dependency shipping.0001_initial "
+        "on database 'default'; the database's django_migrations rows do not match the migration files; "
+        "find out how (a renamed or removed migration, a wrong database), then run "
+        "production_migrate.sh check-migrations [migration-history]"
+    ]
+    check = other_db.script("check-migrations")
+    assert check.returncode == 1
+    assert check.stderr.splitlines() == expected
+    # migrate refuses before its backup and before applying anything.
+    migrate = other_db.script("migrate")
+    assert migrate.returncode == 1
+    assert migrate.stderr.splitlines() == expected
+    assert not (other_db.workdir / "backups").exists() or not any((other_db.workdir / "backups").iterdir())
+    assert other_db.query("SELECT id, app, name FROM django_migrations ORDER BY id") == rows
