@@ -56,7 +56,8 @@ teardown() {
 
 @test "no virtual environment is a warning, not a failure" {
   local system_python venv_site
-  system_python=$(command -v python3)
+  # The interpreter the venv was made from: a real python3 outside any virtual environment.
+  system_python=$("$PM_PYTHON" -c 'import os, sys; print(os.path.join(sys.base_prefix, "bin", "python3"))')
   # The kit's packages without the venv: the system interpreter pointed at the venv's site-packages.
   venv_site=$("$PM_PYTHON" -c 'import site; print(site.getsitepackages()[0])')
   PM_PYTHON=$system_python PYTHONPATH=$venv_site \
