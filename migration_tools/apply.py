@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 
 from migration_tools import plan as plan_mod
@@ -95,9 +96,21 @@ def apply_pending(alias: str, progress: ProgressFn) -> RunResult:
     return result
 
 
+def executor_with(alias: str, keys: list[MigrationKey]) -> MigrationExecutor:
+    """An executor whose graph holds every one of `keys`.
+
+    When a run applied the last migrations a squash replaces, a fresh loader sees the squash as
+    applied and drops the replaced migrations from its graph; those are what we must unapply.
+    """
+    ex = plan_mod.executor(alias)
+    if any(key not in ex.loader.graph.nodes for key in keys):
+        ex.loader = MigrationLoader(connections[alias], replace_migrations=False)
+    return ex
+
+
 def irreversible(alias: str, keys: list[MigrationKey]) -> list[str]:
     """The labels of the migrations among `keys` that cannot be unapplied."""
-    nodes = plan_mod.executor(alias).loader.graph.nodes
+    nodes = executor_with(alias, keys).loader.graph.nodes
     bad = []
     for key in keys:
         migration = nodes[key]
@@ -108,7 +121,7 @@ def irreversible(alias: str, keys: list[MigrationKey]) -> list[str]:
 
 def unapply(alias: str, keys: list[MigrationKey], progress: ProgressFn) -> RunResult:
     """Unapply exactly `keys` (migrations this run applied), newest first."""
-    ex: MigrationExecutor = plan_mod.executor(alias)
+    ex = executor_with(alias, keys)
     nodes = ex.loader.graph.nodes
     backwards_plan = [(nodes[key], True) for key in reversed(keys)]
     result = RunResult()

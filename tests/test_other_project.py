@@ -248,6 +248,22 @@ def test_a_failure_is_undone_by_reverse_migrations_including_the_squash(other_db
     assert public_tables(other_db) == ["django_migrations"]
 
 
+def test_a_failure_after_completing_a_half_applied_squash_is_undone(other_db: Database, tmp_path: Path):
+    # The run applies the squash's last replaced migration (so Django would now see the squash as
+    # applied) and then fails: the undo must still find and unapply the replaced migration.
+    at_catalog_0002_with_products(other_db, tmp_path)
+    before = other_db.applied()
+    project = copy_project(tmp_path)
+    (project / "shipping" / "migrations" / "0003_fails.py").write_text(FAILING_MIGRATION)
+    result = other_db.script("migrate", "--no-backup", env={"DJANGO_PROJECT_DIR": str(project)})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert any(line.startswith("  unapplied ") and line.split()[2] == "catalog.0003_populate_sku"
+               for line in result.stdout.splitlines())
+    assert other_db.applied() == before
+    skus = other_db.query("SELECT name, sku FROM catalog_product ORDER BY id")
+    assert skus == [("hammer", ""), ("saw", "")]
+
+
 def test_model_change_without_a_migration_names_the_app_and_makemigrations(
     other_db: Database, tmp_path: Path
 ):
