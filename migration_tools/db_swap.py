@@ -234,9 +234,10 @@ def end_sessions(conn: psycopg.Connection[Any], name: str, deadline_s: float = S
     ended = 0
     stop = time.monotonic() + deadline_s
     while True:
+        # Autovacuum workers are left out: RENAME cancels them itself.
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'",
             (name,),
         ).fetchall()
         if not rows:
@@ -280,5 +281,7 @@ def swap(
                 rename(conn, aside, target)
             set_allow_connections(conn, target, allow_after)
         raise
-    set_allow_connections(conn, aside, allow_after)
+    # The swap is done; the kept database's login setting is cosmetic and must not undo it.
+    with contextlib.suppress(psycopg.Error):
+        set_allow_connections(conn, aside, allow_after)
     return ended

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from migration_tools import db_swap, deploy_lock, restore_inplace, restore_swap
 from migration_tools.backup_meta import BackupMeta, now_utc
-from migration_tools.errors import BadInput, prog_name
+from migration_tools.errors import BadInput, KitError, prog_name
 from migration_tools.runtime import Kit
 
 Progress = Callable[[str], None]
@@ -224,10 +224,17 @@ def rollback_to(
             "rollback start file=%s database=%s method=%s reason=%s",
             the_plan.dump.name, the_plan.database, the_plan.method, reason,
         )
-        if the_plan.method == "swap":
-            outcome = restore_swap.run(kit, the_plan, say)
-        else:
-            outcome = restore_inplace.run(kit, the_plan, say)
+        try:
+            if the_plan.method == "swap":
+                outcome = restore_swap.run(kit, the_plan, say)
+            else:
+                outcome = restore_inplace.run(kit, the_plan, say)
+        except KitError as exc:
+            kit.log.error(
+                "rollback failed file=%s database=%s: %s [%s]",
+                the_plan.dump.name, the_plan.database, exc.message, exc.error_id,
+            )
+            raise
     snap = outcome.snapshot
     result = RollbackResult(
         dump=the_plan.dump,
