@@ -16,6 +16,7 @@ from migration_tools import (
     checks_migrations,
     deploy,
     migrate_run,
+    plan,
     preflight,
     runtime,
     status,
@@ -72,6 +73,10 @@ def check_migrations_cmd(alias: str) -> None:
         ui.line(f"Pending migrations ({len(result.pending)}), in plan order:")
         for index, (app, name) in enumerate(result.pending, 1):
             ui.line(f"  {index}. {app}.{name}")
+        per_app: dict[str, int] = {}
+        for app, _name in result.pending:
+            per_app[app] = per_app.get(app, 0) + 1
+        ui.line("Per app: " + ", ".join(f"{app} {count}" for app, count in sorted(per_app.items())))
     if result.missing:
         for app, ops in sorted(result.missing.items()):
             ui.mark("fail", f"{app}: model changes without a migration: {'; '.join(ops)}")
@@ -132,6 +137,12 @@ def migrate_cmd(
         count = migrate_run.dry_run(alias, ui.line)
         ui.verdict(True, f"dry run: would apply {count} migration(s); nothing was changed")
         return
+    plan.check_conflicts(plan.executor(alias))
+    for app, ops in sorted(checks_migrations.unmigrated_changes(alias).items()):
+        warning = (f"models in app '{app}' have changes with no migration ({ops[0]}); "
+                   f"run python manage.py makemigrations {app} before the next release")
+        ui.warn(warning)
+        kit.log.warning(warning)
     options = migrate_options(monitor, interval, backup=not no_backup,
                               auto_rollback=not no_auto_rollback)
     started = time.monotonic()

@@ -281,6 +281,13 @@ def test_model_change_without_a_migration_names_the_app_and_makemigrations(
         result.stdout.splitlines()
     )
     assert public_tables(other_db) == []
+    # migrate applies what has migrations, and warns like Django does about the rest.
+    applied = other_db.script("migrate", "--no-backup", env={"DJANGO_PROJECT_DIR": str(project)})
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stderr.splitlines() == [
+        "warning: models in app 'catalog' have changes with no migration (Add field weight_grams to "
+        "product); run python manage.py makemigrations catalog before the next release"
+    ]
 
 
 def test_conflicting_leaves_are_refused_by_check_migrations_and_by_migrate(
