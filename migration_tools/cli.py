@@ -7,25 +7,21 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import click
-from django.db.migrations.migration import Migration
 
-from migration_tools import (
-    __version__,
-    checks_migrations,
-    deploy,
-    migrate_run,
-    plan,
-    preflight,
-    runtime,
-    status,
-    ui,
-    verify,
-)
+# Heavy modules (Django's migration machinery) are imported inside the commands that use them,
+# so that commands which need none of it (backup, --help) start fast.
+from migration_tools import __version__, preflight, runtime, ui
 from migration_tools.clirun import run_group
 from migration_tools.errors import EXIT_FAILED
-from migration_tools.migrate_run import MigrateOptions
+
+if TYPE_CHECKING:
+    from django.db.migrations.migration import Migration
+
+    from migration_tools.deploy import DeployReport
+    from migration_tools.migrate_run import MigrateOptions
 
 database_option = click.option(
     "--database",
@@ -47,6 +43,8 @@ def main_group() -> None:
 @database_option
 def status_cmd(alias: str) -> None:
     """Show the connection, server, migration counts, newest backup and pre-flight results."""
+    from migration_tools import status
+
     kit = runtime.start("status", alias)
     st = status.collect(kit)
     ui.line(f"Connection: {st.connection}")
@@ -66,6 +64,8 @@ def status_cmd(alias: str) -> None:
 @database_option
 def check_migrations_cmd(alias: str) -> None:
     """List pending migrations in plan order; fail on missing migrations or conflicts."""
+    from migration_tools import checks_migrations
+
     kit = runtime.start("check-migrations", alias)
     preflight.run(kit.params, need_tools=False)
     result = checks_migrations.run(alias)
@@ -103,6 +103,8 @@ def with_monitor_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def migrate_options(monitor: bool, interval: float, **flags: bool) -> MigrateOptions:
+    from migration_tools.migrate_run import MigrateOptions
+
     return MigrateOptions(
         backup=flags.get("backup", True),
         auto_rollback=flags.get("auto_rollback", True),
@@ -131,6 +133,8 @@ def migrate_cmd(
     alias: str, monitor: bool, interval: float, no_backup: bool, no_auto_rollback: bool, dry_run: bool
 ) -> None:
     """Back up, apply the pending migrations with progress, undo this run's migrations on failure."""
+    from migration_tools import checks_migrations, migrate_run, plan
+
     kit = runtime.start("migrate", alias)
     preflight.run(kit.params, need_tools=not (dry_run or no_backup))
     if dry_run:
@@ -162,6 +166,8 @@ def migrate_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def verify_data_cmd(alias: str, as_json: bool) -> None:
     """Check record counts, orphaned rows, potential duplicates and invalid indexes."""
+    from migration_tools import verify
+
     kit = runtime.start("verify-data", alias)
     preflight.run(kit.params, need_tools=False)
     report = verify.verify_data_integrity(kit.params, kit.settings, kit.alias)
@@ -194,6 +200,8 @@ def verify_data_cmd(alias: str, as_json: bool) -> None:
 @with_monitor_options
 def full_deploy_cmd(alias: str, monitor: bool, interval: float) -> None:
     """Pre-flight, check-migrations, backup, migrate, verify-data, check --deploy, then a summary."""
+    from migration_tools import deploy
+
     kit = runtime.start("full-deploy", alias)
     options = migrate_options(monitor, interval, backup=False)
     report = deploy.new_report()
@@ -204,7 +212,7 @@ def full_deploy_cmd(alias: str, monitor: bool, interval: float) -> None:
         print_deploy_summary(kit, report, time.monotonic() - started)
 
 
-def print_deploy_summary(kit: runtime.Kit, report: deploy.DeployReport, seconds: float) -> None:
+def print_deploy_summary(kit: runtime.Kit, report: DeployReport, seconds: float) -> None:
     ui.line("")
     ui.line("Deployment summary")
     for step in report.steps:

@@ -25,7 +25,7 @@ from migration_tools.errors import KitError
 def backup_cmd(alias: str, deep: bool) -> None:
     """Take a verified, compressed pg_dump backup with metadata and a rollback script."""
     deep = deep or backup.profile() == "enhanced"
-    kit = runtime.start("backup", alias)
+    kit = runtime.start("backup", alias, apps=False)
 
     def step(event: str, text: str) -> None:
         if event == "live":

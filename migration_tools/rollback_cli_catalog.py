@@ -83,7 +83,7 @@ def print_table(entries: list[BackupEntry]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 def list_backups_cmd(alias: str, as_json: bool) -> None:
     """List backups newest first: file, created, size, database, migrations, valid."""
-    kit = runtime.start("list-backups", alias, log_name="rollback")
+    kit = runtime.start("list-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "list-backups"):
         directory = kit.paths.backups
         entries = backup_catalog.list_backups(directory)
@@ -133,7 +133,7 @@ def resolve_backup(path_text: str, backups: Path) -> Path:
 @database_option
 def validate_backup_cmd(path: str, full: bool, deep: bool, alias: str) -> None:
     """Check a backup: metadata, SHA-256, table of contents; exit 0 valid, 1 invalid."""
-    kit = runtime.start("validate-backup", alias, log_name="rollback")
+    kit = runtime.start("validate-backup", alias, log_name="rollback", apps=False)
     with audited(kit, f"validate-backup {path}"):
         dump = resolve_backup(path, kit.paths.backups)
         level = "deep" if deep else "full" if full else "shallow"
@@ -171,7 +171,7 @@ def validate_backup_cmd(path: str, full: bool, deep: bool, alias: str) -> None:
 @database_option
 def cleanup_backups_cmd(keep: int | None, older_than: float | None, dry_run: bool, alias: str) -> None:
     """Remove old valid backups beyond retention and leftovers of interrupted backups."""
-    kit = runtime.start("cleanup-backups", alias, log_name="rollback")
+    kit = runtime.start("cleanup-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "cleanup-backups"):
         keep = kit.settings.retention if keep is None else keep
         if keep < 1:

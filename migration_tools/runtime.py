@@ -21,14 +21,19 @@ class Kit:
     log: logging.Logger
 
 
-def start(command: str, alias: str = "default", *, log_name: str = "migration") -> Kit:
-    """Set up Django and the audit log for one command; raises KitError on bad configuration."""
+def start(
+    command: str, alias: str = "default", *, log_name: str = "migration", apps: bool = True
+) -> Kit:
+    """Set up Django and the audit log for one command; raises KitError on bad configuration.
+
+    `apps=False` reads the settings without loading the apps, for commands that need no models.
+    """
     register_environment_secrets()
     paths = Paths.from_env()
     log_path = paths.rollback_log if log_name == "rollback" else paths.migration_log
     log = audit.setup(log_path, command)
     try:
-        setup_django()
+        setup_django(populate_apps=apps)
         params = conn_params(alias)
         settings = kit_settings()
     except Exception as exc:
