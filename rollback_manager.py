@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Error lines name the command the operator typed.
+os.environ.setdefault("PM_PROG", "rollback_manager.py")
 
 from migration_tools.deps import require
 

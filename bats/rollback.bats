@@ -6,8 +6,6 @@
 setup() {
   load test_helper
   kit_fresh_db
-  # rollback_manager.py does not set PM_PROG yet; its messages should start with its own name.
-  export PM_PROG=rollback_manager.py
 }
 
 teardown() {

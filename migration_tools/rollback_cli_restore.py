@@ -104,7 +104,7 @@ def rollback_cmd(filename: str, yes: bool, dry_run: bool, alias: str) -> None:
     database is kept renamed. Without it, a safety backup is taken and the restore runs in
     place in one transaction.
     """
-    kit = runtime.start("rollback", alias, log_name="rollback")
+    kit = runtime.start("rollback", alias, log_name="rollback", apps=False)
     with audited(kit, f"rollback {filename}"):
         dump = restore.resolve_backup(kit.paths.backups, filename)
         require_confirmation_channel(yes, dry_run)
@@ -147,7 +147,7 @@ def newest_valid_plan(kit: Kit) -> RollbackPlan:
 @database_option
 def emergency_rollback_cmd(yes: bool, dry_run: bool, alias: str) -> None:
     """Roll back to the newest backup that validates, skipping (and naming) any that do not."""
-    kit = runtime.start("emergency-rollback", alias, log_name="rollback")
+    kit = runtime.start("emergency-rollback", alias, log_name="rollback", apps=False)
     with audited(kit, "emergency-rollback"):
         require_confirmation_channel(yes, dry_run)
         with deploy_lock.hold(kit.params, "rollback"):

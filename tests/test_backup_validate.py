@@ -14,8 +14,7 @@ from tests.conftest import Database
 from tests.test_backup import backup_files, databases, flip_bytes, resign, stderr_last, take_backup
 
 PROG = "rollback_manager.py"
-# The prefix errors carry is PM_PROG when set, else the module's name (see errors.prog_name).
-PREFIXES = ("rollback_manager.py", "migration_tools")
+PREFIXES = ("rollback_manager.py",)
 
 
 def error_line(result) -> str:

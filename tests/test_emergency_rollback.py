@@ -25,7 +25,6 @@ from tests.test_rollback import (
 
 @pytest.fixture
 def db(demo_db: Database) -> Any:
-    demo_db.env["PM_PROG"] = PROG  # see tests/test_rollback.py: rollback_manager.py does not set it yet
     yield demo_db
     with demo_db.connect("postgres") as conn:
         for name in side_databases(demo_db):

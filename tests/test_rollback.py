@@ -113,9 +113,6 @@ def side_databases(database: Database) -> list[str]:
 @pytest.fixture
 def db(demo_db: Database) -> Any:
     """The demo database; databases a rollback kept beside it are dropped afterwards."""
-    # rollback_manager.py does not set PM_PROG yet (migration_tools.errors.prog_name() then says
-    # "migration_tools"); the operator-facing prefix is the script's name. Remove once it does.
-    demo_db.env["PM_PROG"] = PROG
     yield demo_db
     with demo_db.connect("postgres") as conn:
         for name in side_databases(demo_db):
