@@ -14,7 +14,7 @@ import click
 # Heavy modules (Django's migration machinery) are imported inside the commands that use them,
 # so that commands which need none of it (backup, --help) start fast.
 from migration_tools import __version__, preflight, runtime, ui
-from migration_tools.clirun import run_group
+from migration_tools.clirun import database_option, run_group
 from migration_tools.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
     from migration_tools.deploy import DeployReport
     from migration_tools.migrate_run import MigrateOptions
 
-database_option = click.option(
-    "--database",
-    "alias",
-    default="default",
-    show_default=True,
-    metavar="ALIAS",
-    help="Django database alias to work on.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

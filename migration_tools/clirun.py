@@ -1,4 +1,4 @@
-"""Run a click group and turn every outcome into the kit's exit codes."""
+"""Shared by the kit's click CLIs: the --database option, and running a group with the kit's exit codes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ import click
 
 from migration_tools.errors import EXIT_FAILED, EXIT_USAGE, KitError, prog_name
 from migration_tools.redact import redact
+
+database_option = click.option(
+    "--database",
+    "alias",
+    default="default",
+    show_default=True,
+    metavar="ALIAS",
+    help="Django database alias to work on.",
+)
 
 
 def run_group(group: click.Group, argv: Sequence[str] | None = None) -> int:

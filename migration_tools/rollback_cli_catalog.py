@@ -12,19 +12,12 @@ import click
 from migration_tools import backup_catalog, backup_validate, runtime, ui
 from migration_tools.backup import human_size
 from migration_tools.backup_catalog import BackupEntry
+from migration_tools.clirun import database_option
 from migration_tools.errors import BadInput, KitError, OperationFailed
 from migration_tools.runtime import Kit
 
 PROG = "python rollback_manager.py"
 
-database_option = click.option(
-    "--database",
-    "alias",
-    default="default",
-    show_default=True,
-    metavar="ALIAS",
-    help="Django database alias the backups belong to.",
-)
 
 
 @contextlib.contextmanager

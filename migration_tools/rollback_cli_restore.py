@@ -10,14 +10,11 @@ from pathlib import Path
 import click
 
 from migration_tools import deploy_lock, restore, runtime, ui
+from migration_tools.clirun import database_option
 from migration_tools.errors import BadInput, KitError, OperationFailed
 from migration_tools.restore import RollbackPlan, RollbackResult
 from migration_tools.runtime import Kit
 
-database_option = click.option(
-    "--database", "alias", default="default", show_default=True, metavar="ALIAS",
-    help="Django database alias to roll back.",
-)
 yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Validate the backup and say what would be done; change nothing."
