@@ -69,14 +69,17 @@ def _callback(total: int, progress: ProgressFn, result: RunResult) -> Callable[.
     return callback
 
 
-def apply_pending(alias: str, progress: ProgressFn) -> RunResult:
+def apply_pending(
+    alias: str, progress: ProgressFn, ex: MigrationExecutor | None = None
+) -> RunResult:
     """Apply every pending migration in the executor's order; never raises for a failing migration.
 
     A failing migration's own transaction is rolled back by Django (atomic migrations on
-    PostgreSQL); the result says which migrations were applied before it.
+    PostgreSQL); the result says which migrations were applied before it. `ex` may be an
+    executor the caller built since the last change to the database.
     """
     connection = connections[alias]
-    ex = plan_mod.executor(alias)
+    ex = ex or plan_mod.executor(alias)
     ex.loader.check_consistent_history(connection)
     plan_mod.check_conflicts(ex)
     targets = plan_mod.forward_targets(ex)

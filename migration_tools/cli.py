@@ -125,7 +125,7 @@ def migrate_cmd(
     alias: str, monitor: bool, interval: float, no_backup: bool, no_auto_rollback: bool, dry_run: bool
 ) -> None:
     """Back up, apply the pending migrations with progress, undo this run's migrations on failure."""
-    from migration_tools import checks_migrations, migrate_run, plan
+    from migration_tools import migrate_run
 
     kit = runtime.start("migrate", alias)
     preflight.run(kit.params, need_tools=not (dry_run or no_backup))
@@ -133,16 +133,10 @@ def migrate_cmd(
         count = migrate_run.dry_run(alias, ui.line)
         ui.verdict(True, f"dry run: would apply {count} migration(s); nothing was changed")
         return
-    plan.check_conflicts(plan.executor(alias))
-    for app, ops in sorted(checks_migrations.unmigrated_changes(alias).items()):
-        warning = (f"models in app '{app}' have changes with no migration ({ops[0]}); "
-                   f"run python manage.py makemigrations {app} before the next release")
-        ui.warn(warning)
-        kit.log.warning(warning)
     options = migrate_options(monitor, interval, backup=not no_backup,
                               auto_rollback=not no_auto_rollback)
     started = time.monotonic()
-    outcome = migrate_run.run(kit, options, ui.line, print_progress)
+    outcome = migrate_run.run(kit, options, ui.line, print_progress, warn=ui.warn)
     elapsed = time.monotonic() - started
     if outcome.report:
         ui.line(f"Performance report: {outcome.report}")

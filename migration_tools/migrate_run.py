@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 
 from migration_tools import apply, deploy_lock, plan
 from migration_tools.errors import OperationFailed, RolledBack, prog_name
@@ -77,16 +78,20 @@ def run(
     progress: apply.ProgressFn,
     *,
     backup_path: Path | None = None,
+    warn: Say | None = None,
 ) -> MigrateOutcome:
     """Apply the pending plan under the deploy lock. Raises RolledBack (exit 3) or OperationFailed.
 
-    `backup_path` is a pre-migrate backup the caller already took (full-deploy).
+    `backup_path` is a pre-migrate backup the caller already took (full-deploy); `warn` is told
+    about model changes that have no migration (applied anyway, as Django's migrate does).
     """
     outcome = MigrateOutcome()
     with deploy_lock.hold(kit.params, "migrate"):
-        before = plan.applied_set(kit.alias)
         ex = plan.executor(kit.alias)
+        before = plan.applied_set(kit.alias)
         plan.check_conflicts(ex)
+        if warn is not None:
+            _warn_unmigrated(kit, ex, warn)
         if not plan.pending(ex):
             return outcome
         if backup_path is not None:
@@ -94,7 +99,7 @@ def run(
         elif options.backup:
             outcome.backup = _take_backup(kit, options, say)
         with _monitoring(kit, options, say) as monitor:
-            result = apply.apply_pending(kit.alias, progress)
+            result = apply.apply_pending(kit.alias, progress, ex)
             outcome.applied = result.done
             for step in result.done:
                 kit.log.info("applied %s in %.3fs", step.label, step.seconds)
@@ -113,6 +118,16 @@ def run(
         if result.error is not None:
             _raise_for(outcome, result, options)
     return outcome
+
+
+def _warn_unmigrated(kit: Kit, ex: MigrationExecutor, warn: Say) -> None:
+    from migration_tools.checks_migrations import unmigrated_changes
+
+    for app, ops in sorted(unmigrated_changes(kit.alias, ex).items()):
+        text = (f"models in app '{app}' have changes with no migration ({ops[0]}); "
+                f"run python manage.py makemigrations {app} before the next release")
+        kit.log.warning(text)
+        warn(text)
 
 
 def _take_backup(kit: Kit, options: MigrateOptions, say: Say) -> Path:
