@@ -369,10 +369,13 @@ def _in_tmpfs(db: Database, size: str, *args: str) -> tuple[subprocess.Completed
         'mount -t tmpfs -o "size=$1" tmpfs "$2/backups" || exit 99; shift 2; "$@"; rc=$?; '
         'echo "--- backups:"; ls -A "$PM_WORKDIR/backups"; exit $rc'
     )
+    # A normal user may mount a tmpfs inside a user namespace where it is mapped to root.
+    unshare = ["unshare", "--mount"]
+    if os.geteuid() != 0:
+        unshare = ["unshare", "--user", "--map-root-user", "--mount"]
     result = db.run(
         [
-            "unshare",
-            "--mount",
+            *unshare,
             "sh",
             "-c",
             script,
