@@ -84,3 +84,15 @@ PY
   run -0 "$KIT_ROOT/production_migrate_enhanced.sh" migrate --no-backup --no-monitor
   [ ! -e migration_monitoring ]
 }
+
+@test "the enhanced full-deploy monitors, deep-validates its backup and ends with the summary" {
+  run -0 --separate-stderr "$KIT_ROOT/production_migrate_enhanced.sh" full-deploy --interval 0.2
+  [ "${lines[-1]}" = "OK: deployed" ]
+  [[ "$output" == *$'\nDeployment summary\n'* ]]
+  [[ "$output" == *"✓ backup            ok"* ]]
+  [[ "$output" == *"✓ check --deploy    ok"* ]]
+  [[ "$output" == *"Performance report: $KIT_WORK/migration_monitoring/report_"* ]]
+  grep -q '"deep": true' backups/medguard_backup_*.json
+  run -0 "$KIT_ROOT/production_migrate.sh" check-migrations
+  [ "${lines[-1]}" = "OK: no pending migrations: the database is up to date" ]
+}
