@@ -206,6 +206,18 @@ def copy_properties(conn: psycopg.Connection[Any], new: str, like: DatabaseInfo)
         conn.execute(sql.SQL("{} SET {} = {}").format(head, sql.Identifier(name), value_sql))
 
 
+def stale_copies(conn: psycopg.Connection[Any], target: str) -> list[str]:
+    """Restore copies of `target` left by a rollback that was killed before it could drop them.
+
+    Only call this while holding the deploy lock: then no rollback of `target` is running.
+    """
+    prefix = side_name(target, "restore", "")
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", (prefix,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def drop(conn: psycopg.Connection[Any], name: str) -> None:
     """Drop a database this rollback created, ending any session in it."""
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

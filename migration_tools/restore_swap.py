@@ -94,6 +94,10 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
     params = kit.params
     target, new, aside = plan.database, plan.new_db, plan.aside_db
     with db_swap.maintenance(params, "rollback") as conn:
+        for stale in db_swap.stale_copies(conn, target):
+            say(f"Dropping '{stale}', left behind by an interrupted rollback")
+            db_swap.drop(conn, stale)
+            kit.log.warning("dropped %s, left behind by an interrupted rollback", stale)
         info = db_swap.database_info(conn, target)
         say(f"Creating database '{new}' (template0, {info.encoding}, {info.collate})")
         db_swap.create_like(conn, new, info, keep_owner=plan.keep_owner)

@@ -204,6 +204,17 @@ def test_a_path_inside_the_backup_directory_is_accepted(db: Database) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_a_restore_copy_left_by_a_killed_rollback_is_dropped_by_the_next(db: Database) -> None:
+    dump = make_backup(db)
+    stale = f"{db.name}__restore_20200101_000000"
+    create_database(db.server, stale)  # what a rollback killed mid-restore leaves behind
+    result = db.rollback_manager("rollback", dump.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"Dropping '{stale}', left behind by an interrupted rollback" in result.stdout.splitlines()
+    assert stale not in side_databases(db)
+    assert [name for name in side_databases(db) if "__restore_" in name] == []
+
+
 def test_rolling_back_a_migration_lets_it_run_again(db: Database) -> None:
     taken = db.script("backup")  # the kit's own backup command this time
     assert taken.returncode == 0, taken.stderr
