@@ -36,7 +36,9 @@ _TEMPLATE = r"""#!/usr/bin/env bash
 #      to <DB_NAME>_rb_old_<time> and the restored database to DB_NAME.
 #   The replaced database stays under <DB_NAME>_rb_old_<time>: to undo, rename them back;
 #   drop it once you are sure. If a step fails, the new database is dropped and the script
-#   exits 1 with DB_NAME as it was. Exit codes: 0 restored, 1 failed, 2 bad usage or input.
+#   exits 1 with DB_NAME as it was. It holds the kit's deploy lock throughout, so it refuses to
+#   run beside a migrate or rollback of the same database, and they refuse to run beside it.
+#   Exit codes: 0 restored, 1 failed, 2 bad usage or input.
 set -euo pipefail
 umask 077
 
@@ -107,6 +109,20 @@ SELECT count(*) FROM pg_database WHERE datname = :'db';
 SQL
 )
 [[ "$exists" == 1 ]] || die 2 "database '$DB_NAME' not found on $DB_HOST:$DB_PORT; fix DB_NAME; nothing was restored"
+
+# The kit's deploy lock: an advisory lock in the maintenance database, keyed on the database's
+# name, held by a psql session until this script exits, so that no migrate or rollback of the
+# same database runs meanwhile (and this script refuses while one does).
+lock_hex=$(printf 'migration_kit:%s' "$DB_NAME" | sha256sum | cut -c1-16)
+lock_key=$((16#$lock_hex))
+coproc LOCK_SESSION {
+  PGAPPNAME="migration_kit:lock $PROG host=$(hostname) pid=$$" sql -d "$maintenance"
+}
+printf 'SELECT pg_try_advisory_lock(%s);\n' "$lock_key" >&"${LOCK_SESSION[1]}"
+lock_granted=''
+read -r -t 15 lock_granted <&"${LOCK_SESSION[0]}" || true
+[[ "$lock_granted" == t ]] ||
+  die 1 "another migration or rollback is running on database '$DB_NAME' (it holds the deploy lock); wait for it to finish, then run $PROG again; nothing was restored"
 
 stamp=$(date -u +%Y%m%d_%H%M%S)
 new_db="${DB_NAME:0:40}_rb_new_${stamp}"

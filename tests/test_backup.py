@@ -24,7 +24,8 @@ import psutil
 import pytest
 
 from migration_tools import backup as backup_mod
-from migration_tools import backup_meta
+from migration_tools import backup_meta, deploy_lock
+from migration_tools.djangoenv import ConnParams
 from tests.conftest import REPO, Database
 
 SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
@@ -275,6 +276,49 @@ def test_rollback_script_refuses_without_a_terminal_and_on_a_checksum_mismatch(d
         f"{script.name}: missing environment variable(s): DB_PASSWORD; "
         f"export them, then run {script.name} again"
     )
+
+
+def test_rollback_script_and_the_kit_share_the_deploy_lock(demo_db: Database, tmp_path: Path):
+    take_backup(demo_db)
+    _, _, script = backup_files(demo_db)
+    params = ConnParams(demo_db.name, "postgres", "127.0.0.1", demo_db.server.port, demo_db.server.password)
+    before = demo_db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+    with deploy_lock.hold(params, "migrate"):
+        refused = demo_db.run([str(script), "--yes"])
+    assert refused.returncode == 1
+    assert stderr_last(refused) == (
+        f"{script.name}: another migration or rollback is running on database '{demo_db.name}' (it holds "
+        f"the deploy lock); wait for it to finish, then run {script.name} again; nothing was restored"
+    )
+    assert demo_db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()") == before
+    # The other way round: a pg_restore that waits keeps the script (and its lock) alive.
+    gate = tmp_path / "gate"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real = shutil.which("pg_restore")
+    (bin_dir / "pg_restore").write_text(
+        f"#!/usr/bin/env bash\nwhile [ ! -e '{gate}' ]; do sleep 0.05; done\nexec '{real}' \"$@\"\n"
+    )
+    (bin_dir / "pg_restore").chmod(0o755)
+    env = demo_db.env | {"PATH": f"{bin_dir}:{demo_db.env['PATH']}"}
+    running = subprocess.Popen([str(script), "--yes"], env=env, cwd=demo_db.workdir, text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        holder = f"migration_kit:lock {script.name}%"
+        _wait_for(lambda: demo_db.query(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s", (holder,)
+        ), "the script to take the deploy lock")
+        migrate = demo_db.script("migrate", "--no-backup")
+        assert migrate.returncode == 1
+        expected = f"running on database '{demo_db.name}' ({script.name} host="
+        assert expected in migrate.stderr
+    finally:
+        gate.touch()
+        _, err = running.communicate(timeout=120)
+        with demo_db.connect("postgres") as conn:
+            for name in databases(demo_db, f"{demo_db.name}_rb_"):
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    assert running.returncode == 0, err
 
 
 # -- faults ---------------------------------------------------------------------------------
