@@ -29,12 +29,21 @@ from typing import IO, Any
 
 import psycopg
 
-from migration_tools import __version__, backup_meta, backup_validate, db, pgtools, rollback_script
+from migration_tools import (
+    __version__,
+    backup_deep,
+    backup_meta,
+    backup_validate,
+    db,
+    pgtools,
+    rollback_script,
+)
 from migration_tools.backup_meta import BackupMeta
 from migration_tools.djangoenv import ConnParams
 from migration_tools.errors import BadInput, OperationFailed, prog_name
 from migration_tools.redact import redact
 from migration_tools.runtime import Kit
+from migration_tools.ui import human_size
 
 FREE_FRACTION = 0.10  # a -Z9 dump below a tenth of pg_database_size is the usual case
 FREE_HEADROOM = 1 << 20
@@ -65,14 +74,6 @@ class _Names:
 
 def _quiet(_event: str, _text: str) -> None:
     return None
-
-
-def human_size(size: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{size:,.1f} TiB"  # pragma: no cover
 
 
 def profile() -> str:
@@ -321,7 +322,7 @@ def create_backup(kit: Kit, reason: str, *, deep: bool = False, on_step: Step | 
     try:
         if deep:
             step("deep", "restoring into a scratch database to compare row counts ...")
-            check = backup_validate.deep_check(names.partial, meta, params)
+            check = backup_deep.deep_check(names.partial, meta, params)
             for text in check.warnings:
                 step("warn", text)
                 kit.log.warning("backup %s", text)
@@ -386,7 +387,7 @@ def _dump_and_check(
         follower = FullReadFollower(names.partial)
         follower.start()
         counts = db.exact_row_counts(conn)
-        migrations = backup_validate.read_applied_migrations(conn)
+        migrations = backup_deep.read_applied_migrations(conn)
         code = proc.wait()
     except BaseException:
         proc.kill()

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 
 from migration_tools import backup_catalog, backup_validate, runtime, ui
-from migration_tools.backup import human_size
 from migration_tools.backup_catalog import BackupEntry
 from migration_tools.clirun import database_option
 from migration_tools.errors import BadInput, KitError, OperationFailed
 from migration_tools.runtime import Kit
+from migration_tools.ui import human_size
 
 PROG = "python rollback_manager.py"
 
