@@ -158,7 +158,9 @@ pm_find_python() {
   else
     pm_die "$PM_EXIT_USAGE" "no python3 found; install Python 3.10+ or set PM_PYTHON, then run $PM_PROG status"
   fi
-  if ! "$PM_PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; then
+  # A virtual environment's interpreter sits in <venv>/bin beside <venv>/pyvenv.cfg (PEP 405);
+  # checked here without starting Python.
+  if [[ ! -f "$(dirname "$(dirname "$PM_PY")")/pyvenv.cfg" ]]; then
     pm_warn "no virtual environment detected (python: $PM_PY); create one with python3 -m venv .venv && .venv/bin/pip install -r requirements.txt"
   fi
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ def find_tool(name: str) -> Path:
     return Path(found)
 
 
+@functools.cache
 def tool_major_version(name: str) -> tuple[int, str]:
     """(major, full version text) of a client tool, e.g. (15, '15.18')."""
     out = subprocess.run(
