@@ -64,6 +64,21 @@ def holder(conn: psycopg.Connection[Any], key: int) -> str:
     return f"backend pid {backend}"
 
 
+def current_holder(params: ConnParams) -> str:
+    """Who holds the deploy lock of `params.dbname` now, or '' when it is free."""
+    key = lock_key(params.dbname)
+    with _open(params, "status") as conn:
+        granted = db.scalar(
+            conn,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = ((%(k)s >> 32) & 4294967295)::oid "
+            "AND objid = (%(k)s & 4294967295)::oid AND objsubid = 1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            {"k": key},
+        )
+        return holder(conn, key) if granted else ""
+
+
 _held: set[str] = set()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from migration_tools import plan, preflight
+from migration_tools import db, deploy_lock, plan, preflight
 from migration_tools.runtime import Kit
 
 
@@ -36,8 +37,31 @@ def newest_backup(backups: Path) -> str:
     return f"{best[1]} ({best[0]})" if best else "none"
 
 
+def disk_check(kit: Kit, checks: preflight.Preflight) -> None:
+    """Free space where the next backup goes, against the database's size."""
+    from migration_tools.ui import human_size
+
+    where = kit.paths.backups if kit.paths.backups.exists() else kit.paths.root
+    free = shutil.disk_usage(where).free
+    with db.connect(kit.params, purpose="status") as conn:
+        size = db.database_size(conn)
+    detail = f"{human_size(free)} free in {where} for a database of {human_size(size)}"
+    checks.add("backup space", "ok" if free >= size else "warn", detail)
+
+
+def lock_check(kit: Kit, checks: preflight.Preflight) -> None:
+    """Whether a migrate, deploy or rollback holds the deploy lock right now."""
+    who = deploy_lock.current_holder(kit.params)
+    if who:
+        checks.add("deploy lock", "warn", f"held by {who}: a migration or rollback is running")
+    else:
+        checks.add("deploy lock", "ok", "free")
+
+
 def collect(kit: Kit) -> Status:
     checks = preflight.run(kit.params)
+    disk_check(kit, checks)
+    lock_check(kit, checks)
     ex = plan.executor(kit.alias)
     return Status(
         connection=kit.params.describe(),

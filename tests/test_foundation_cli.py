@@ -32,6 +32,8 @@ def test_status_prints_connection_counts_and_preflight_without_the_password(demo
     assert "  medguard_notifications: 1 applied, 2 pending" in out
     assert "Newest backup: none" in out
     assert "✓ database:" in out
+    assert "✓ deploy lock: free" in out
+    assert "backup space: " in out and " free in " in out
     assert out.rstrip().splitlines()[-1].startswith("OK: 5 migration(s) pending")
     assert demo_db.server.password not in out + result.stderr
     log = demo_db.workdir / "migration.log"

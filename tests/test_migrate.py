@@ -93,6 +93,9 @@ def test_a_second_concurrent_migrate_is_refused_naming_the_holder(demo_db: Datab
     before = demo_db.applied()
     with deploy_lock.hold(params, "migrate"):
         result = demo_db.script("migrate", "--no-backup")
+        status = demo_db.script("status")
+    holder = f"migrate host={socket.gethostname()} pid={os.getpid()}"
+    assert f"! deploy lock: held by {holder}: a migration or rollback is running" in status.stdout
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"production_migrate.sh: another migration or rollback is running on database '{demo_db.name}' "
@@ -100,7 +103,8 @@ def test_a_second_concurrent_migrate_is_refused_naming_the_holder(demo_db: Datab
         "then run the command again [deploy-locked]"
     )
     assert demo_db.applied() == before
-    # Released: the next run goes through.
+    # Released: status says so and the next run goes through.
+    assert "✓ deploy lock: free" in demo_db.script("status").stdout
     assert demo_db.script("migrate", "--no-backup").returncode == 0
 
 
