@@ -7,6 +7,7 @@ contrib apps, and no MIGRATION_KIT dict. Every test starts from an empty databas
 
 import re
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from migration_tools.throwaway_pg import create_database, drop_database
-from tests.conftest import Database, base_env
+from tests.conftest import REPO, Database, base_env
 
 PROJECT = Path(__file__).resolve().parent / "fixtures" / "other_project"
 SETTINGS = "inventory_site.settings"
@@ -363,3 +364,22 @@ def test_inconsistent_history_is_refused_by_check_migrations_and_migrate(other_d
     assert migrate.stderr.splitlines() == expected
     assert not (other_db.workdir / "backups").exists() or not any((other_db.workdir / "backups").iterdir())
     assert other_db.query("SELECT id, app, name FROM django_migrations ORDER BY id") == rows
+
+
+def test_a_two_hundred_migration_history_is_planned_like_django_and_applied(
+    empty_db: Database, tmp_path: Path
+):
+    project = tmp_path / "long history"
+    made = subprocess.run([sys.executable, str(REPO / "bench" / "make_long_history.py"), str(project)],
+                          capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    empty_db.env.update(DJANGO_PROJECT_DIR=str(project), DJANGO_SETTINGS_MODULE="longhist_site.settings")
+    check = empty_db.script("check-migrations")
+    assert check.returncode == 0, check.stderr
+    plan = listed_plan(check.stdout)
+    assert len([m for m in plan if not m.startswith(("auth.", "contenttypes."))]) == 200
+    assert plan == django_plan(empty_db, project)
+    migrate = empty_db.script("migrate", "--no-backup")
+    assert migrate.returncode == 0, migrate.stderr
+    assert migrate.stdout.splitlines()[-1].startswith(f"OK: applied {len(plan)} migration(s) in ")
+    assert len(empty_db.applied()) == len(plan)
