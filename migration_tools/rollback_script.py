@@ -115,8 +115,9 @@ SQL
 # same database runs meanwhile (and this script refuses while one does).
 lock_hex=$(printf 'migration_kit:%s' "$DB_NAME" | sha256sum | cut -c1-16)
 lock_key=$((16#$lock_hex))
+lock_app="migration_kit:lock $PROG pid=$$ host=$(hostname)"
 coproc LOCK_SESSION {
-  PGAPPNAME="migration_kit:lock $PROG host=$(hostname) pid=$$" sql -d "$maintenance"
+  PGAPPNAME=${lock_app:0:63} sql -d "$maintenance"
 }
 printf 'SELECT pg_try_advisory_lock(%s);\n' "$lock_key" >&"${LOCK_SESSION[1]}"
 lock_granted=''

@@ -310,7 +310,7 @@ def test_rollback_script_and_the_kit_share_the_deploy_lock(demo_db: Database, tm
         ), "the script to take the deploy lock")
         migrate = demo_db.script("migrate", "--no-backup")
         assert migrate.returncode == 1
-        expected = f"running on database '{demo_db.name}' ({script.name} host="
+        expected = f"running on database '{demo_db.name}' ({script.name} pid="
         assert expected in migrate.stderr
     finally:
         gate.touch()
