@@ -44,21 +44,22 @@ def _open(params: ConnParams, purpose: str) -> psycopg.Connection[Any]:
 
 
 def holder(conn: psycopg.Connection[Any], key: int) -> str:
-    """Who holds the lock, as its application_name says, or 'unknown'."""
+    """Who holds the lock in this connection's database, as its application_name says, or ''."""
     row = conn.execute(
         """
-        SELECT a.application_name, a.client_addr, a.pid FROM pg_locks l
+        SELECT a.application_name, a.pid FROM pg_locks l
         JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted
           AND l.classid = ((%(k)s >> 32) & 4294967295)::oid
           AND l.objid = (%(k)s & 4294967295)::oid AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         LIMIT 1
         """,
         {"k": key},
     ).fetchone()
     if not row:
-        return "unknown"
-    app, _addr, backend = row
+        return ""
+    app, backend = row
     if str(app).startswith(LOCK_APP_PREFIX):
         return str(app)[len(LOCK_APP_PREFIX) :].strip()
     return f"backend pid {backend}"
@@ -66,17 +67,8 @@ def holder(conn: psycopg.Connection[Any], key: int) -> str:
 
 def current_holder(params: ConnParams) -> str:
     """Who holds the deploy lock of `params.dbname` now, or '' when it is free."""
-    key = lock_key(params.dbname)
     with _open(params, "status") as conn:
-        granted = db.scalar(
-            conn,
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = ((%(k)s >> 32) & 4294967295)::oid "
-            "AND objid = (%(k)s & 4294967295)::oid AND objsubid = 1 "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            {"k": key},
-        )
-        return holder(conn, key) if granted else ""
+        return holder(conn, lock_key(params.dbname))
 
 
 _held: set[str] = set()
@@ -97,7 +89,7 @@ def hold(params: ConnParams, purpose: str) -> Iterator[None]:
         conn.execute("SELECT set_config('application_name', %s, false)", (_holder_name(purpose),))
         got = db.scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,))
         if not got:
-            who = holder(conn, key)
+            who = holder(conn, key) or "holder unknown"
             raise OperationFailed(
                 "deploy-locked",
                 f"another migration or rollback is running on database '{params.dbname}' ({who})",
