@@ -19,7 +19,7 @@ pg_root="$root/.demo/pg"
 py="$root/.venv/bin/python"
 
 demo_env() {
-  eval "$("$py" -m migration_tools.throwaway_pg start "$pg_root")"
+  eval "$("$py" -m devtools.throwaway_pg start "$pg_root")"
   DB_PASSWORD=$(cat "$pg_root/password")
   export DB_PASSWORD DB_NAME=medguard_sa
   export DJANGO_SETTINGS_MODULE=medguard_backend.settings.production
@@ -31,8 +31,8 @@ demo_reset() {
   printf '==> starting the throwaway PostgreSQL in %s\n' "$pg_root"
   demo_env
   printf '==> recreating the demo database %s at the released state\n' "$DB_NAME"
-  "$py" -m migration_tools.throwaway_pg dropdb "$pg_root" "$DB_NAME"
-  "$py" -m migration_tools.throwaway_pg createdb "$pg_root" "$DB_NAME"
+  "$py" -m devtools.throwaway_pg dropdb "$pg_root" "$DB_NAME"
+  "$py" -m devtools.throwaway_pg createdb "$pg_root" "$DB_NAME"
   "$py" example/manage.py seed_demo
 }
 
@@ -56,10 +56,10 @@ case "${1:-run}" in
     printf 'export DJANGO_SETTINGS_MODULE=%q DJANGO_PROJECT_DIR=%q\n' "$DJANGO_SETTINGS_MODULE" "$DJANGO_PROJECT_DIR"
     ;;
   stop)
-    [[ -x "$py" ]] && "$py" -m migration_tools.throwaway_pg stop "$pg_root"
+    [[ -x "$py" ]] && "$py" -m devtools.throwaway_pg stop "$pg_root"
     ;;
   destroy)
-    [[ -x "$py" ]] && "$py" -m migration_tools.throwaway_pg stop --destroy "$pg_root"
+    [[ -x "$py" ]] && "$py" -m devtools.throwaway_pg stop --destroy "$pg_root"
     rm -rf "$root/.demo" "$root/backups" "$root/rollback_scripts" "$root/migration_monitoring"
     rm -f "$root/migration.log" "$root/rollback.log"
     ;;

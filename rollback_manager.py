@@ -11,11 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Error lines name the command the operator typed.
 os.environ.setdefault("PM_PROG", "rollback_manager.py")
 
-from migration_tools.deps import require
+from migration_tools.core.deps import require
 
 require()
 
-from migration_tools.rollback_cli import main  # noqa: E402
+from migration_tools.cli.rollback import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ teardown() {
   "$PM_PYTHON" - <<'PY' &
 import os, time
 from migration_tools import deploy_lock
-from migration_tools.djangoenv import ConnParams
+from migration_tools.core.djangoenv import ConnParams
 params = ConnParams(os.environ["DB_NAME"], os.environ["DB_USER"], os.environ["DB_HOST"],
                     int(os.environ["DB_PORT"]), os.environ["DB_PASSWORD"])
 with deploy_lock.hold(params, "migrate"):

@@ -6,7 +6,7 @@ setup() {
   load test_helper
   DB_NAME="bats_other_$(basename "$BATS_TEST_TMPDIR" | tr -c 'a-z0-9\n' '_')_${BATS_TEST_NUMBER}"
   export DB_NAME
-  "$PM_PYTHON" -m migration_tools.throwaway_pg createdb "$PG_ROOT" "$DB_NAME" 2>/dev/null
+  "$PM_PYTHON" -m devtools.throwaway_pg createdb "$PG_ROOT" "$DB_NAME" 2>/dev/null
   export DJANGO_SETTINGS_MODULE=inventory_site.settings
   export DJANGO_PROJECT_DIR="$KIT_ROOT/tests/fixtures/other_project"
   KIT_WORK="$BATS_TEST_TMPDIR/work dir"

@@ -47,9 +47,9 @@ teardown() {
 @test "a stopped server is reported as unreachable (exit 1)" {
   # A second real server, started and then stopped: its port now refuses connections.
   local root="$BATS_TEST_TMPDIR/stopped-pg" port
-  "$PM_PYTHON" -m migration_tools.throwaway_pg start --fast "$root" >/dev/null
+  "$PM_PYTHON" -m devtools.throwaway_pg start --fast "$root" >/dev/null
   port=$("$PM_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$root/state.json")
-  "$PM_PYTHON" -m migration_tools.throwaway_pg stop --destroy "$root"
+  "$PM_PYTHON" -m devtools.throwaway_pg stop --destroy "$root"
   DB_PORT=$port run -1 --separate-stderr "$KIT_ROOT/production_migrate.sh" status
   [ "${stderr_lines[0]}" = "production_migrate.sh: cannot connect to PostgreSQL at 127.0.0.1:$port (server down or wrong port); start the server or fix DB_HOST/DB_PORT, then run production_migrate.sh status [db-unreachable]" ]
 }

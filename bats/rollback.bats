@@ -27,7 +27,7 @@ rb_side_databases() {
 rb_drop_side_databases() {
   local name
   while IFS= read -r name; do
-    [[ -n "$name" ]] && "$PM_PYTHON" -m migration_tools.throwaway_pg dropdb "$PG_ROOT" "$name"
+    [[ -n "$name" ]] && "$PM_PYTHON" -m devtools.throwaway_pg dropdb "$PG_ROOT" "$name"
   done < <(rb_side_databases)
 }
 
@@ -110,7 +110,7 @@ exec $real "\$@"
 EOF
   chmod +x "$bin/pg_restore"
   PATH="$bin:$PATH" run -1 --separate-stderr "$PM_PYTHON" "$KIT_ROOT/rollback_manager.py" rollback "$dump" --yes
-  [[ "${stderr_lines[0]}" == "rollback_manager.py: pg_restore into '${DB_NAME}__restore_"*"' failed: pg_restore was killed by signal 9; database '$DB_NAME' is unchanged (the new database was dropped); fix the cause, then run the rollback again [restore-failed]" ]]
+  [[ "${stderr_lines[0]}" == "rollback_manager.py: pg_restore was killed by signal SIGKILL while restoring into '${DB_NAME}__restore_"*"'; database '$DB_NAME' is unchanged (the new database was dropped); fix the cause, then run the rollback again [restore-failed]" ]]
   [ "$(rb_sql "$DB_NAME" "SELECT to_regclass('after_backup') IS NOT NULL")" = t ]
   [ -z "$(rb_side_databases)" ]
 }

@@ -6,11 +6,11 @@ setup_suite() {
   KIT_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
   export KIT_ROOT
   export PM_PYTHON="$KIT_ROOT/.venv/bin/python"
-  # The harness module (migration_tools.throwaway_pg) is run from test directories.
+  # The harness module (devtools.throwaway_pg) is run from test directories.
   export PYTHONPATH="$KIT_ROOT"
   export PG_ROOT="$BATS_SUITE_TMPDIR/pg"
   local exports
-  if ! exports=$("$PM_PYTHON" -m migration_tools.throwaway_pg start --fast "$PG_ROOT"); then
+  if ! exports=$("$PM_PYTHON" -m devtools.throwaway_pg start --fast "$PG_ROOT"); then
     echo "bats: the test PostgreSQL did not start; nothing can be tested" >&2
     return 1
   fi
@@ -19,10 +19,10 @@ setup_suite() {
   export DB_PASSWORD DB_NAME=bats_template
   export DJANGO_SETTINGS_MODULE=medguard_backend.settings.production
   export DJANGO_PROJECT_DIR="$KIT_ROOT/example"
-  "$PM_PYTHON" -m migration_tools.throwaway_pg createdb "$PG_ROOT" bats_template 2>/dev/null
+  "$PM_PYTHON" -m devtools.throwaway_pg createdb "$PG_ROOT" bats_template 2>/dev/null
   "$PM_PYTHON" "$KIT_ROOT/example/manage.py" seed_demo >/dev/null
 }
 
 teardown_suite() {
-  "$PM_PYTHON" -m migration_tools.throwaway_pg stop --destroy "$PG_ROOT"
+  "$PM_PYTHON" -m devtools.throwaway_pg stop --destroy "$PG_ROOT"
 }

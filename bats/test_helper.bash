@@ -5,14 +5,14 @@
 kit_fresh_db() {
   DB_NAME="bats_$(basename "$BATS_TEST_TMPDIR" | tr -c 'a-z0-9\n' '_')_${BATS_TEST_NUMBER}"
   export DB_NAME
-  "$PM_PYTHON" -m migration_tools.throwaway_pg createdb "$PG_ROOT" "$DB_NAME" --template bats_template 2>/dev/null
+  "$PM_PYTHON" -m devtools.throwaway_pg createdb "$PG_ROOT" "$DB_NAME" --template bats_template 2>/dev/null
   KIT_WORK="$BATS_TEST_TMPDIR/work dir"
   mkdir -p "$KIT_WORK"
   cd "$KIT_WORK" || return 1
 }
 
 kit_drop_db() {
-  "$PM_PYTHON" -m migration_tools.throwaway_pg dropdb "$PG_ROOT" "$DB_NAME"
+  "$PM_PYTHON" -m devtools.throwaway_pg dropdb "$PG_ROOT" "$DB_NAME"
 }
 
 # A PATH holding every command of the current PATH except the ones named.

@@ -16,7 +16,7 @@ Both are timed as whole processes (wall clock, start to exit). The kit's own `Du
 
 Then a -Z0 dump of the same database (well over 100 MB) gets metadata made with the kit's
 own functions, and `rollback_manager.py validate-backup` (shallow) is timed on it, whole
-command and in-process (`backup_validate.validate`).
+command and in-process (`validate.validate`).
 
 Writes bench/results/backup.md.
 """
@@ -38,8 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from migration_tools import backup_meta, backup_validate  # noqa: E402
-from migration_tools.throwaway_pg import Server, create_database  # noqa: E402
+from devtools.throwaway_pg import Server, create_database  # noqa: E402
+from migration_tools.backups import metadata, validate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "backup.md"
 DB = "bench_backup"
@@ -77,16 +77,16 @@ def pg_env(server: Server) -> dict[str, str]:
 
 def make_meta_for(dump: Path, template_meta: Path) -> None:
     """Metadata for a dump taken by hand, built with the kit's own functions."""
-    meta = backup_meta.load(template_meta)
-    info = backup_validate.archive_info(dump)
+    meta = metadata.load(template_meta)
+    info = validate.archive_info(dump)
     raw = meta.to_dict() | {
         "file": dump.name,
         "size_bytes": dump.stat().st_size,
-        "sha256": backup_validate.sha256_file(dump),
+        "sha256": validate.sha256_file(dump),
         "toc_entries": info.toc_entries,
         "compression": int(info.compression),
     }
-    backup_meta.write(backup_meta.from_dict(raw), backup_meta.meta_path_for(dump))
+    metadata.write(metadata.from_dict(raw), metadata.meta_path_for(dump))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             validate_cli.append(seconds)
             start = time.perf_counter()
-            result = backup_validate.validate(big)
+            result = validate.validate(big)
             validate_inner.append(time.perf_counter() - start)
             assert result.ok, result.reason
     finally:
@@ -184,7 +184,7 @@ Database: demo seeded with `manage.py seed_demo --scale {args.scale}` in {seed_s
 | kit backup, inside Python (its `Duration:` line) | same run | {med(kit_inner):.2f} | {runs(kit_inner)} | | |
 | ratio kit / plain (inside Python) | | **{ratio_inner:.3f}** | | <= 1.05 | {"met" if ratio_inner <= 1.05 else "NOT met"} |
 | shallow validate, whole command | `python rollback_manager.py validate-backup FILE` on a {big_size / 1e6:.0f} MB -Z0 dump | {med(validate_cli):.2f} | {runs(validate_cli)} | < 0.5 | {"met" if med(validate_cli) < 0.5 else "NOT met"} |
-| shallow validate, in-process | `backup_validate.validate(FILE)` | {med(validate_inner):.3f} | {runs(validate_inner)} | < 0.5 | {"met" if med(validate_inner) < 0.5 else "NOT met"} |
+| shallow validate, in-process | `validate.validate(FILE)` | {med(validate_inner):.3f} | {runs(validate_inner)} | < 0.5 | {"met" if med(validate_inner) < 0.5 else "NOT met"} |
 
 The whole-command figures include starting bash, Python, click and Django (settings import)
 and the connection; "inside Python" starts at the tool check and ends after the metadata is

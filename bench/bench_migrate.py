@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import django  # noqa: E402
 import make_long_history  # noqa: E402
 
-from migration_tools.throwaway_pg import Server, create_database, drop_database  # noqa: E402
+from devtools.throwaway_pg import Server, create_database, drop_database  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "migrate.md"
 TARGET = 1.05
@@ -220,7 +220,7 @@ The long-history project on its own: `.venv/bin/python bench/make_long_history.p
 
 Machine: {platform.platform()}, Python {platform.python_version()}, Django {django.get_version()},
 {os.cpu_count()} CPUs. Database: a throwaway PostgreSQL on loopback with fsync on
-(`migration_tools.throwaway_pg.Server(..., fast=False)`), started by the benchmark.
+(`devtools.throwaway_pg.Server(..., fast=False)`), started by the benchmark.
 
 Each figure is the wall-clock time of the whole command, from start to exit, as an operator
 runs it (Python start-up and, for the kit, the shell wrapper, pre-flight, deploy lock and the

@@ -32,9 +32,9 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from migration_tools.djangoenv import ConnParams  # noqa: E402
-from migration_tools.monitor import DEFAULT_INTERVAL, MigrationMonitor  # noqa: E402
-from migration_tools.throwaway_pg import Server, create_database  # noqa: E402
+from devtools.throwaway_pg import Server, create_database  # noqa: E402
+from migration_tools.core.djangoenv import ConnParams  # noqa: E402
+from migration_tools.deploy.monitor import DEFAULT_INTERVAL, MigrationMonitor  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "monitor.md"
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         create_database(server, name)
         env = server.env(name)
         params = ConnParams(name, env["DB_USER"], env["DB_HOST"], int(env["DB_PORT"]), env["DB_PASSWORD"])
-        source = "a throwaway PostgreSQL on loopback (migration_tools.throwaway_pg)"
+        source = "a throwaway PostgreSQL on loopback (devtools.throwaway_pg)"
     try:
         with_db = per_sample(params, work / "with-db", args.samples, args.interval)
         no_db = per_sample(None, work / "no-db", args.samples, args.interval)

@@ -8,7 +8,7 @@
 # `help` prints them, and the Usage line is also the list of options the command accepts:
 # anything else is refused (usage on stderr, exit 2) before any work starts.
 
-# The same exit codes as migration_tools/errors.py; not all are used in shell code.
+# The same exit codes as migration_tools/core/errors.py; not all are used in shell code.
 # shellcheck disable=SC2034
 readonly PM_EXIT_OK=0 PM_EXIT_FAILED=1 PM_EXIT_USAGE=2 PM_EXIT_ROLLED_BACK=3
 

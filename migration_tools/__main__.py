@@ -1,7 +1,7 @@
-from migration_tools.deps import require
+from migration_tools.core.deps import require
 
 require()
 
-from migration_tools.cli import main  # noqa: E402
+from migration_tools.cli.main import main  # noqa: E402
 
 raise SystemExit(main())

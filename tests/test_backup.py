@@ -23,10 +23,22 @@ from pathlib import Path
 import psutil
 import pytest
 
-from migration_tools import backup as backup_mod
-from migration_tools import backup_meta, deploy_lock
-from migration_tools.djangoenv import ConnParams
-from tests.conftest import REPO, Database
+from migration_tools.backups import create as backup_mod
+from migration_tools.backups import metadata
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.pg import deploy_lock
+from tests.support import (
+    REPO,
+    Database,
+    backup_files,
+    databases,
+    execute,
+    flip_bytes,
+    listing,
+    stderr_last,
+    take_backup,
+    wait_for,
+)
 
 SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
 
@@ -34,54 +46,20 @@ SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
 # -- helpers shared with test_backup_validate.py and test_backup_catalog.py ---------------
 
 
-def take_backup(db: Database, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    result = db.script("backup", *args, **kwargs)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
-def backup_files(db: Database) -> tuple[Path, Path, Path]:
-    """The one backup in the working directory: (dump, metadata, rollback script)."""
-    dumps = sorted((db.workdir / "backups").glob("*.sql"))
-    assert len(dumps) == 1, dumps
-    dump = dumps[0]
-    return dump, dump.with_suffix(".json"), backup_meta.script_path_for(dump, db.workdir / "rollback_scripts")
 
 
-def resign(meta_path: Path, **changes) -> dict:
-    """Change metadata keys and recompute its checksum, as a consistent (wrong) metadata would be."""
-    raw = json.loads(meta_path.read_text())
-    raw.update(changes)
-    raw[backup_meta.CHECKSUM_KEY] = backup_meta.content_checksum(raw)
-    meta_path.write_text(json.dumps(raw, indent=2))
-    return raw
 
 
-def flip_bytes(path: Path, at: float = 0.6, count: int = 4) -> None:
-    """Invert `count` bytes at a fraction of the file (inside the compressed data)."""
-    data = bytearray(path.read_bytes())
-    start = int(len(data) * at)
-    for i in range(start, start + count):
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
-def databases(db: Database, prefix: str) -> list[str]:
-    return [r[0] for r in db.query("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",))]
 
 
-def execute(db: Database, statement: str) -> None:
-    with db.connect() as conn:
-        conn.execute(statement)
 
 
-def listing(db: Database) -> list[str]:
-    directory = db.workdir / "backups"
-    return sorted(os.listdir(directory)) if directory.exists() else []
 
 
-def stderr_last(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stderr.strip().splitlines()[-1]
 
 
 def add_filler(db: Database, rows: int, *, incompressible: bool = False) -> None:
@@ -121,7 +99,7 @@ def test_backup_writes_a_verified_dump_metadata_and_script_owner_only(demo_db: D
     assert listing(demo_db) == sorted([dump.name, meta_path.name])  # no partial file left
 
     meta = json.loads(meta_path.read_text())
-    assert set(backup_meta.REQUIRED_KEYS) <= set(meta)
+    assert set(metadata.REQUIRED_KEYS) <= set(meta)
     assert meta["file"] == dump.name and meta["size_bytes"] == dump.stat().st_size
     assert meta["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest()
     assert (meta["format"], meta["compression"], meta["format_version"], meta["tool"]) == (
@@ -305,7 +283,7 @@ def test_rollback_script_and_the_kit_share_the_deploy_lock(demo_db: Database, tm
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         holder = f"migration_kit:lock {script.name}%"
-        _wait_for(lambda: demo_db.query(
+        wait_for(lambda: demo_db.query(
             "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s", (holder,)
         ), "the script to take the deploy lock")
         migrate = demo_db.script("migrate", "--no-backup")
@@ -336,14 +314,6 @@ def _kit_popen(db: Database, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _assert_nothing_kept(db: Database) -> None:
@@ -357,7 +327,7 @@ def _assert_nothing_kept(db: Database) -> None:
 def test_pg_dump_killed_halfway_leaves_nothing_and_says_so(demo_db: Database):
     add_filler(demo_db, 200_000)
     proc = _kit_popen(demo_db)
-    partial = _wait_for(
+    partial = wait_for(
         lambda: (
             next(iter((demo_db.workdir / "backups").glob(".*.sql.partial")), None)
             if (demo_db.workdir / "backups").exists()
@@ -365,7 +335,7 @@ def test_pg_dump_killed_halfway_leaves_nothing_and_says_so(demo_db: Database):
         ),
         "the partial dump file",
     )
-    _wait_for(lambda: partial.exists() and partial.stat().st_size > 256 * 1024, "pg_dump to be halfway")
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 256 * 1024, "pg_dump to be halfway")
     dumps = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "pg_dump"]
     assert len(dumps) == 1
     dumps[0].send_signal(signal.SIGKILL)  # the real pg_dump, mid-write
@@ -386,7 +356,7 @@ def test_connection_lost_during_the_dump_leaves_nothing(demo_db: Database):
         blocker.autocommit = False
         blocker.execute("LOCK TABLE medications_medication IN ACCESS EXCLUSIVE MODE")
         proc = _kit_popen(demo_db)
-        pid = _wait_for(
+        pid = wait_for(
             lambda: demo_db.query(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'migration_kit:backup pg_dump'"
                 " AND wait_event_type = 'Lock'"
@@ -508,7 +478,7 @@ def test_unknown_option_is_refused_before_anything_runs(demo_db: Database):
 @pytest.mark.parametrize("reason", ["pre-migrate", "pre-rollback"])
 def test_create_backup_records_the_callers_reason(demo_db: Database, reason: str):
     code = (
-        "import sys; from migration_tools import runtime, backup; "
+        "import sys; from migration_tools.core import runtime; from migration_tools.backups import create as backup; "
         "kit = runtime.start('backup'); r = backup.create_backup(kit, sys.argv[1]); print(r.meta)"
     )
     result = demo_db.run([sys.executable, "-c", code, reason])

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Database
-from tests.test_backup import backup_files, flip_bytes, resign, stderr_last, take_backup
-from tests.test_backup_validate import error_line
+from tests.support import Database, backup_files, error_line, flip_bytes, resign, stderr_last, take_backup
 
 
 def clone(db: Database, stamp: str, created: str) -> Path:

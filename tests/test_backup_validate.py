@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Database
-from tests.test_backup import backup_files, databases, flip_bytes, resign, stderr_last, take_backup
+from tests.support import Database, backup_files, databases, error_line, flip_bytes, resign, take_backup
 
 PROG = "rollback_manager.py"
 PREFIXES = ("rollback_manager.py",)
 
 
-def error_line(result) -> str:
-    """The last stderr line with its program prefix checked and replaced by PROG."""
-    prefix, _, rest = stderr_last(result).partition(": ")
-    assert prefix in PREFIXES, stderr_last(result)
-    return f"{PROG}: {rest}"
 
 
 @pytest.fixture
@@ -72,7 +66,7 @@ def test_flipped_bytes_fail_the_checksum(backed_up: Database):
         )
         assert "✗ SHA-256 does not match" in result.stdout
     log = (backed_up.workdir / "rollback.log").read_text()
-    assert "ERROR [validate-backup] user=" in log and "outcome=failed" in log
+    assert "ERROR [validate-backup] user=" in log and "failed: backup " in log and "[backup-invalid] exit=1" in log
 
 
 def test_a_truncated_backup_is_invalid(backed_up: Database):
@@ -98,7 +92,8 @@ def test_only_the_full_read_catches_damage_the_metadata_was_rewritten_to_match(b
     assert full.returncode == 1
     last = error_line(full)
     assert last.startswith(
-        f"{PROG}: backup {dump.name} is invalid: a full read of the data failed: pg_restore: error: "
+        f"{PROG}: backup {dump.name} is invalid: a full read of the data failed: "
+        "pg_restore failed (exit 1): pg_restore: error: "
     )
     assert "[backup-invalid]" in last
 
@@ -152,7 +147,7 @@ def test_deep_check_finds_row_counts_that_differ_and_drops_its_scratch_database(
     assert result.returncode == 1
     assert error_line(result) == invalid_line(
         dump,
-        "row counts differ after a test restore: public.users_user: 156 rows restored, metadata says 157",
+        "row counts differ after a test restore: public.users_user has 156 rows, the backup 157",
     )
     assert databases(backed_up, "kitcheck_") == []
 
@@ -180,7 +175,9 @@ def test_deep_check_restore_failing_halfway_still_drops_the_scratch_database(
     result = validate(backed_up, dump.name, "--deep", env={"PATH": path})
     assert result.returncode == 1
     assert error_line(result) == invalid_line(
-        dump, "the test restore failed: pg_restore: error: injected failure after the schema"
+        dump,
+        "the test restore failed: pg_restore failed (exit 1): "
+        "pg_restore: error: injected failure after the schema",
     )
     assert databases(backed_up, "kitcheck_") == []
 
@@ -201,7 +198,7 @@ def test_a_path_that_is_not_a_backup_is_bad_input(backed_up: Database):
     assert result.returncode == 2
     assert error_line(result) == (
         f"{PROG}: backup 'no_such_backup.sql' not found (looked at it and in {backed_up.workdir}/backups); "
-        "run python rollback_manager.py list-backups to see the backups [backup-missing]"
+        "run python rollback_manager.py list-backups to see the valid backups [backup-missing]"
     )
     result = validate(backed_up)
     assert result.returncode == 2

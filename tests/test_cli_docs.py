@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from migration_tools.cli import main_group
-from migration_tools.rollback_cli import rollback_group
+from migration_tools.cli.main import main_group
+from migration_tools.cli.rollback import rollback_group
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from migration_tools.config import REQUIRED_ENV_VARS, KitSettings, Paths, missing_env_vars
+from migration_tools.core.config import REQUIRED_ENV_VARS, KitSettings, Paths, missing_env_vars
 
 
 def test_missing_env_vars_names_each_missing_variable_in_order():

@@ -6,29 +6,18 @@ another database); the command must skip and name each one it cannot use.
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
-from migration_tools.throwaway_pg import create_database, drop_database
-from tests.conftest import TEMPLATE_DB, Database
-from tests.test_rollback import (
-    PROG,
+from devtools.throwaway_pg import create_database, drop_database
+from tests.support import ROLLBACK_PROG as PROG
+from tests.support import (
+    TEMPLATE_DB,
+    Database,
     change_after_backup,
     fingerprint,
     flip_bytes,
-    log_lines,
     make_backup,
+    rollback_log_lines,
     side_databases,
 )
-
-
-@pytest.fixture
-def db(demo_db: Database) -> Any:
-    yield demo_db
-    with demo_db.connect("postgres") as conn:
-        for name in side_databases(demo_db):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_skips_and_names_a_corrupted_newest_backup(db: Database) -> None:
@@ -48,7 +37,7 @@ def test_skips_and_names_a_corrupted_newest_backup(db: Database) -> None:
     assert out[-1].startswith(f"OK: database '{db.name}' rolled back to {older.name} in ")
     assert fingerprint(db) == wanted
     assert db.scalar("SELECT to_regclass('after_backup')") is None
-    log = "\n".join(log_lines(db))
+    log = "\n".join(rollback_log_lines(db))
     assert "WARNING [emergency-rollback] user=" in log and f"skipped {newest.name}" in log
     assert "emergency-rollback succeeded" in log
 

@@ -2,7 +2,7 @@
 
 import stat
 
-from tests.conftest import Database
+from tests.support import Database
 
 PENDING = {
     ("users", "0003_user_timezone"),

@@ -7,9 +7,9 @@ demo's own pending migrations (and its 0001) were applied in the same run.
 import os
 import socket
 
-from migration_tools import deploy_lock
-from migration_tools.djangoenv import ConnParams
-from tests.conftest import Database
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.pg import deploy_lock
+from tests.support import Database
 
 FAILING = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.failing_settings"}
 IRREVERSIBLE = FAILING | {"FAILING_APP_MODE": "irreversible"}

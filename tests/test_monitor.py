@@ -8,7 +8,6 @@ import re
 import shutil
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from migration_tools import audit
-from migration_tools.djangoenv import ConnParams
-from migration_tools.monitor import MigrationMonitor
-from migration_tools.throwaway_pg import free_port
-from tests.conftest import Database
+from devtools.throwaway_pg import free_port
+from migration_tools.core import audit
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.deploy.monitor import MigrationMonitor
+from tests.support import Database, wait_for
 
 INTERVAL = 0.1
 LINE = re.compile(
@@ -63,14 +62,6 @@ def params_for(db: Database) -> ConnParams:
     )
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def log_lines(monitor: MigrationMonitor) -> list[str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_tools.throwaway_pg import create_database, drop_database
-from tests.conftest import REPO, Database, base_env
+from devtools.throwaway_pg import create_database, drop_database
+from tests.support import REPO, Database, base_env
 
 PROJECT = Path(__file__).resolve().parent / "fixtures" / "other_project"
 SETTINGS = "inventory_site.settings"

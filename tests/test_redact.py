@@ -1,7 +1,7 @@
 import stat
 
-from migration_tools import audit
-from migration_tools.redact import MASK, redact, register_secret
+from migration_tools.core import audit
+from migration_tools.core.redact import MASK, redact, register_secret
 
 
 def test_registered_secret_is_masked_anywhere_in_a_line():

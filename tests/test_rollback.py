@@ -7,7 +7,6 @@ database, paths outside the backup directory, no terminal, a pg_restore that die
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,9 +19,21 @@ from typing import Any
 
 import pytest
 
-from migration_tools import backup_meta
-from migration_tools.throwaway_pg import create_database, drop_database
-from tests.conftest import REPO, TEMPLATE_DB, Database
+from devtools.throwaway_pg import create_database, drop_database
+from migration_tools.backups import metadata
+from tests.support import (
+    REPO,
+    TEMPLATE_DB,
+    Database,
+    change_after_backup,
+    fault_bin,
+    fingerprint,
+    flip_bytes,
+    make_backup,
+    rollback_log_lines,
+    side_databases,
+    wait_for,
+)
 
 PROG = "rollback_manager.py"
 PREFIX = "medguard"
@@ -31,127 +42,22 @@ PREFIX = "medguard"
 # -- helpers -----------------------------------------------------------------------------
 
 
-def make_backup(database: Database, *, stamp: str | None = None) -> Path:
-    """A backup per the kit's contract, made with the real pg_dump (custom format, -Z9)."""
-    stamp = stamp or backup_meta.now_utc().strftime(backup_meta.TIMESTAMP_FORMAT)
-    directory = backup_meta.ensure_private_dir(database.workdir / "backups")
-    dump = directory / backup_meta.dump_name(PREFIX, stamp)
-    env = {k: v for k, v in database.env.items()}
-    env.update(PGHOST="127.0.0.1", PGPORT=str(database.server.port), PGUSER="postgres",
-               PGPASSWORD=database.server.password, PGDATABASE=database.name)
-    subprocess.run(["pg_dump", "-Fc", "-Z9", "-f", str(dump)], env=env, check=True)
-    counts = {
-        f"{s}.{t}": database.scalar(f'SELECT count(*) FROM "{s}"."{t}"')
-        for s, t in database.query(
-            "SELECT schemaname, tablename FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
-        )
-    }
-    toc = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True)
-    meta = backup_meta.BackupMeta(
-        created_at=backup_meta.iso(backup_meta.now_utc()),
-        reason="manual",
-        database=database.name,
-        host="127.0.0.1",
-        port=database.server.port,
-        user="postgres",
-        server_version=str(database.scalar("SHOW server_version")).split(" ")[0],
-        server_version_num=int(database.scalar("SHOW server_version_num")),
-        pg_dump_version=pg_dump_version(),
-        file=dump.name,
-        size_bytes=dump.stat().st_size,
-        sha256=hashlib.sha256(dump.read_bytes()).hexdigest(),
-        toc_entries=int(toc.stdout.split("TOC Entries: ", 1)[1].split()[0]),
-        applied_migrations=sorted(database.applied()),
-        row_counts=counts,
-        django_alias="default",
-        kit_profile="standard",
-    )
-    backup_meta.write(meta, backup_meta.meta_path_for(dump))
-    return dump
 
 
-def pg_dump_version() -> str:
-    out = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True, check=True).stdout
-    return out.split()[2]  # "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> 15.18
 
 
-def fingerprint(database: Database, dbname: str | None = None) -> dict[str, Any]:
-    """Every table's full contents (md5 of its sorted rows), columns, indexes and constraints."""
-    with database.connect(dbname) as conn:
-        tables = conn.execute(
-            "SELECT schemaname, tablename FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
-        ).fetchall()
-        rows = {
-            f"{s}.{t}": conn.execute(
-                f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
-                f'FROM "{s}"."{t}" x'
-            ).fetchone()
-            for s, t in tables
-        }
-        columns = conn.execute(
-            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-            "WHERE table_schema = 'public' ORDER BY 1, 2"
-        ).fetchall()
-        indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-                               "ORDER BY 1").fetchall()
-        constraints = conn.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE connamespace = 'public'::regnamespace ORDER BY 1"
-        ).fetchall()
-    return {"rows": rows, "columns": columns, "indexes": indexes, "constraints": constraints}
 
 
-def side_databases(database: Database) -> list[str]:
-    """Databases a rollback of `database` created (restore copies, kept old databases)."""
-    rows = database.query("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                          (database.name + "\\_\\_%",))
-    return [r[0] for r in rows]
 
 
-@pytest.fixture
-def db(demo_db: Database) -> Any:
-    """The demo database; databases a rollback kept beside it are dropped afterwards."""
-    yield demo_db
-    with demo_db.connect("postgres") as conn:
-        for name in side_databases(demo_db):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def fault_bin(tmp_path: Path, name: str, body: str) -> dict[str, str]:
-    """A directory holding one wrapper executable `name`, and the env putting it first on PATH."""
-    directory = tmp_path / "fault bin"
-    directory.mkdir(exist_ok=True)
-    real = shutil.which(name)
-    assert real
-    script = directory / name
-    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + body.replace("REAL", real))
-    script.chmod(0o755)
-    return {"PATH": f"{directory}:{os.environ['PATH']}"}
 
 
-def flip_bytes(path: Path, at_fraction: float = 0.6, count: int = 8) -> None:
-    data = bytearray(path.read_bytes())
-    start = int(len(data) * at_fraction)
-    for i in range(start, start + count):
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
-def log_lines(database: Database) -> list[str]:
-    return (database.workdir / "rollback.log").read_text().splitlines()
 
 
-def change_after_backup(database: Database) -> None:
-    """What a deploy does after the backup: a new table, changed rows, a recorded migration."""
-    with database.connect() as conn:
-        conn.execute("CREATE TABLE after_backup (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO after_backup VALUES (1, 'created after the backup')")
-        conn.execute("DELETE FROM medguard_notifications_notification WHERE id IN "
-                     "(SELECT id FROM medguard_notifications_notification ORDER BY id LIMIT 10)")
-        conn.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('medications', "
-                     "'0099_after_backup', now())")
 
 
 # -- the happy path ----------------------------------------------------------------------
@@ -160,7 +66,7 @@ def change_after_backup(database: Database) -> None:
 def test_rollback_swaps_in_the_backup_and_keeps_the_old_database(db: Database) -> None:
     dump = make_backup(db)
     before = fingerprint(db)
-    meta = json.loads(backup_meta.meta_path_for(dump).read_text())
+    meta = json.loads(metadata.meta_path_for(dump).read_text())
     change_after_backup(db)
     changed = fingerprint(db)
 
@@ -181,7 +87,7 @@ def test_rollback_swaps_in_the_backup_and_keeps_the_old_database(db: Database) -
     assert out[-1].startswith(f"OK: database '{db.name}' rolled back to {dump.name} in ")
     # the restored database has planner statistics (ANALYZE ran)
     assert db.scalar("SELECT count(*) FROM pg_stats WHERE tablename = 'medications_medication'") > 0
-    log = "\n".join(log_lines(db))
+    log = "\n".join(rollback_log_lines(db))
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     assert f"INFO [rollback] user={user} rollback {dump.name} requested" in log
     assert f"INFO [rollback] user={user} rollback {dump.name} succeeded" in log
@@ -286,7 +192,7 @@ def test_file_outside_the_backup_directory_is_refused(db: Database) -> None:
     dump = make_backup(db)
     outside = db.workdir / dump.name
     shutil.copy(dump, outside)
-    shutil.copy(backup_meta.meta_path_for(dump), backup_meta.meta_path_for(outside))
+    shutil.copy(metadata.meta_path_for(dump), metadata.meta_path_for(outside))
     result = refused(db, str(outside), "--yes")
     assert result.stderr == (
         f"{PROG}: '{outside}' is not inside the backup directory {db.workdir / 'backups'}; "
@@ -309,7 +215,7 @@ def test_missing_backup_is_refused(db: Database) -> None:
 )
 def test_a_backup_failing_validation_is_refused(db: Database, damage: str) -> None:
     dump = make_backup(db)
-    meta_path = backup_meta.meta_path_for(dump)
+    meta_path = metadata.meta_path_for(dump)
     if damage == "flipped bytes":
         flip_bytes(dump)
     elif damage == "truncated":
@@ -328,7 +234,7 @@ def test_a_backup_failing_validation_is_refused(db: Database, damage: str) -> No
         "; nothing was changed; pick another backup (python rollback_manager.py list-backups) "
         "or run emergency-rollback [backup-invalid]\n"
     )
-    assert "ERROR [rollback] user=" in "\n".join(log_lines(db))
+    assert "ERROR [rollback] user=" in "\n".join(rollback_log_lines(db))
 
 
 def test_a_backup_of_another_database_is_refused(db: Database) -> None:
@@ -404,13 +310,13 @@ def test_restore_dying_halfway_leaves_the_database_exactly_as_before(db: Databas
     assert result.returncode == 1, result.stdout
     new_db = result.stdout.split("Creating database '", 1)[1].split("'", 1)[0]
     assert result.stderr == (
-        f"{PROG}: pg_restore into '{new_db}' failed: pg_restore was killed by signal 9; "
+        f"{PROG}: pg_restore was killed by signal SIGKILL while restoring into '{new_db}'; "
         f"database '{db.name}' is unchanged (the new database was dropped); "
         "fix the cause, then run the rollback again [restore-failed]\n"
     )
     assert fingerprint(db) == before
     assert side_databases(db) == []
-    assert "failed: pg_restore into" in "\n".join(log_lines(db))
+    assert "failed: pg_restore was killed by signal SIGKILL while restoring into" in "\n".join(rollback_log_lines(db))
 
 
 BLOCKING = """
@@ -425,12 +331,6 @@ exec REAL "$@"
 """
 
 
-def wait_for(predicate: Any, what: str, deadline_s: float = 60.0) -> None:
-    stop = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > stop:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_second_rollback_is_refused_at_once_naming_the_first(db: Database, tmp_path: Path) -> None:
@@ -555,7 +455,7 @@ def test_in_place_restore_dying_halfway_leaves_the_database_exactly_as_before(
     assert result.returncode == 3, result.stdout
     [safety] = [p.name for p in (db.workdir / "backups").glob("*.sql") if p != dump]
     assert result.stderr == (
-        f"{PROG}: pg_restore was killed by signal 9; the transaction was rolled back: database "
+        f"{PROG}: pg_restore was killed by signal SIGKILL; the transaction was rolled back: database "
         f"'{db.name}' is as it was (safety backup {safety} kept); {IN_PLACE_HINT} [restore-failed]\n"
     )
     assert fingerprint(db) == before
@@ -576,7 +476,8 @@ def test_in_place_refuses_to_commit_when_an_object_it_cannot_drop_remains(
     assert result.returncode == 3, result.stdout
     [safety] = [p.name for p in (db.workdir / "backups").glob("*.sql") if p != dump]
     assert result.stderr == (
-        f"{PROG}: psql: ERROR: rollback check: 15 tables, the backup has 14; the transaction was rolled "
+        f"{PROG}: psql failed (exit 3): ERROR: rollback check: 15 tables, the backup has 14; "
+        "the transaction was rolled "
         f"back: database '{db.name}' is as it was (safety backup {safety} kept); {IN_PLACE_HINT} "
         "[restore-failed]\n"
     )
@@ -600,7 +501,7 @@ exec REAL "$@"
 
 def test_a_restored_copy_that_does_not_match_the_metadata_is_dropped(db: Database, tmp_path: Path) -> None:
     dump = make_backup(db)
-    meta = json.loads(backup_meta.meta_path_for(dump).read_text())
+    meta = json.loads(metadata.meta_path_for(dump).read_text())
     expected = meta["row_counts"]["public.medications_doselog"]
     change_after_backup(db)
     before = fingerprint(db)

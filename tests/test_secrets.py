@@ -5,7 +5,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from tests.conftest import Database
+from tests.support import Database
 
 
 def argv_recorder(bin_dir: Path, record: Path, *tools: str) -> str:

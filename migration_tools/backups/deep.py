@@ -1,0 +1,134 @@
+"""`validate-backup --deep`: restore into a scratch database and compare with the metadata.
+
+Apart from the shallow and full checks (backup_validate), because it needs the database driver.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from migration_tools.pg import catalog, db
+from migration_tools.pg import tools
+from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backups import validate
+from migration_tools.backups.validate import Validation
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.errors import KitError
+from migration_tools.core.redact import redact
+
+MAINTENANCE_DB = "postgres"
+SCRATCH_PREFIX = "kitcheck_"
+RESTORE_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+
+
+def scratch_name(database: str) -> str:
+    return f"{SCRATCH_PREFIX}{database[:40]}_{secrets.token_hex(4)}"
+
+
+def _admin_connect(params: ConnParams) -> psycopg.Connection[Any]:
+    try:
+        return db.connect(params, dbname=MAINTENANCE_DB, purpose="validate")
+    except KitError:
+        return db.connect(params, purpose="validate")
+
+
+def _create_scratch(conn: psycopg.Connection[Any], name: str, like: str) -> None:
+    row = conn.execute(
+        "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = %s",
+        (like,),
+    ).fetchone()
+    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    if row:
+        query = query + sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+            sql.Literal(row[0]), sql.Literal(row[1]), sql.Literal(row[2])
+        )
+    conn.execute(query)
+
+
+def drop_scratch(params: ConnParams, name: str) -> str:
+    """Drop the scratch database; '' on success, else what went wrong."""
+    try:
+        with _admin_connect(params) as conn:
+            force = sql.SQL(" WITH (FORCE)") if db.server_version_num(conn) >= 130000 else sql.SQL("")
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
+        return ""
+    except (KitError, psycopg.Error) as exc:
+        return f"could not drop scratch database '{name}': {redact(str(exc)).strip()}"
+
+
+def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
+    """Restore into a scratch database and compare with the metadata; always drops it."""
+    name = scratch_name(meta.database)
+    created = False
+    result = Validation(False, "", meta)
+    try:
+        try:
+            with _admin_connect(params) as conn:
+                _create_scratch(conn, name, meta.database)
+                created = True
+        except psycopg.Error as exc:
+            result.reason = (
+                f"cannot create a scratch database for the test restore: {redact(str(exc)).strip()}"
+            )
+            return result
+        restore = tools.run_tool(
+            "pg_restore",
+            [
+                "--no-password",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                f"--jobs={RESTORE_JOBS}",
+                f"--dbname={name}",
+                str(dump),
+            ],
+            params.with_db(name),
+        )
+        if restore.returncode != 0:
+            result.reason = "the test restore failed: " + tools.tool_failure(
+                "pg_restore", restore.returncode, restore.stderr
+            )
+            return result
+        with db.connect(params, dbname=name, purpose="validate") as conn:
+            counts = catalog.exact_row_counts(conn)
+            migrations = catalog.applied_migrations(conn)
+        problems = catalog.count_differences(meta.row_counts, counts)
+        problem = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        if problem:
+            result.reason = f"row counts differ after a test restore: {problem}"
+            return result
+        if migrations != sorted(meta.applied_migrations):
+            result.reason = (
+                f"applied migrations differ after a test restore: {len(migrations)} restored, "
+                f"metadata lists {len(meta.applied_migrations)}"
+            )
+            return result
+        total = sum(counts.values())
+        result.ok = True
+        result.passed.append(
+            f"test restore: {len(counts)} tables, {total:,} rows and {len(migrations)} applied "
+            "migrations match the metadata"
+        )
+        return result
+    finally:
+        if created:
+            problem = drop_scratch(params, name)
+            if problem:
+                result.warnings.append(problem)
+
+
+def validate_deep(dump: Path, params: ConnParams) -> Validation:
+    """The full check, then a test restore compared with the metadata."""
+    result = validate.validate(dump, full=True, params=params)
+    if not result.ok or result.meta is None:
+        return result
+    deep = deep_check(dump, result.meta, params)
+    deep.passed[:0] = result.passed
+    return deep

@@ -1,0 +1,53 @@
+"""`python -m migration_tools backup`: parse, call backup.create_backup, narrate."""
+
+from __future__ import annotations
+
+import click
+
+from migration_tools.backups import create as backup
+from migration_tools.cli import output
+from migration_tools.cli.options import database_option
+from migration_tools.core import runtime
+from migration_tools.core.errors import KitError
+
+
+@click.command("backup")
+@database_option
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also restore into a scratch database and compare row counts (on in the enhanced profile).",
+)
+def command(alias: str, deep: bool) -> None:
+    """Take a verified, compressed pg_dump backup with metadata and a rollback script."""
+    deep = deep or backup.profile() == "enhanced"
+    kit = runtime.start("backup", alias, apps=False)
+
+    def step(event: str, text: str) -> None:
+        if event == "live":
+            output.line(text)
+        elif event == "warn":
+            output.warn(text)
+        else:
+            output.mark("ok", text)
+
+    output.line(f"Backing up {kit.params.describe()} (reason: manual{', deep validation' if deep else ''})")
+    try:
+        result = backup.create_backup(kit, "manual", deep=deep, on_step=step)
+    except KitError as exc:
+        kit.log.error("backup outcome=failed %s", exc.message)
+        raise
+    meta = result.metadata
+    root = kit.paths.root
+    output.line(f"File: {result.dump.relative_to(root)}")
+    output.line(f"Size: {output.n(meta.size_bytes)} bytes ({output.human_size(meta.size_bytes)})")
+    output.line(f"Duration: {result.seconds:.2f}s")
+    output.line(f"SHA-256: {meta.sha256}")
+    output.line(f"Rollback script: {result.script.relative_to(root)}")
+    checks = "full read" + (" and test restore" if meta.validated.get("deep") else "")
+    kit.log.info("backup outcome=ok file=%s", meta.file)
+    output.verdict(
+        True,
+        f"backup {meta.file} of {meta.database} is complete and verified ({checks}), "
+        f"{output.human_size(meta.size_bytes)} in {result.seconds:.2f}s",
+    )

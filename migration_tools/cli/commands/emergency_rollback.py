@@ -1,0 +1,55 @@
+"""`emergency-rollback`: the newest backup of this database that passes the full check, then as rollback."""
+
+from __future__ import annotations
+
+import click
+
+from migration_tools.backups import catalog
+from migration_tools.cli import output
+from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
+from migration_tools.cli.restoring import act, require_confirmation_channel
+from migration_tools.cli.runner import audited
+from migration_tools.core import runtime
+from migration_tools.core.errors import OperationFailed
+from migration_tools.core.runtime import Kit
+from migration_tools.pg import deploy_lock
+from migration_tools.restore import plan as rollback_plan
+
+
+def newest_valid_plan(kit: Kit) -> rollback_plan.RollbackPlan:
+    """The plan for the newest backup of this database that validates; names what it skips."""
+    skipped: list[str] = []
+    for entry in catalog.list_backups(kit.paths.backups):
+        if entry.valid:  # shallow checks passed: now the full read and the database
+            meta, problem = rollback_plan.backup_problem(kit, entry.dump)
+        else:
+            meta, problem = None, rollback_plan.BackupProblem("backup-invalid", entry.reason)
+        if problem is not None or meta is None:
+            reason = problem.reason if problem else "invalid"
+            output.warn(f"skipping {entry.dump.name}: {reason}")
+            kit.log.warning("emergency-rollback skipped %s: %s", entry.dump.name, reason)
+            skipped.append(entry.dump.name)
+            continue
+        output.line(f"Newest valid backup of '{kit.params.dbname}': {entry.dump.name}")
+        return rollback_plan.plan(kit, entry.dump, meta)
+    detail = f" (skipped: {', '.join(skipped)})" if skipped else ""
+    raise OperationFailed(
+        "no-valid-backup",
+        f"no valid backup of database '{kit.params.dbname}' in {kit.paths.backups}{detail}; "
+        "nothing was changed",
+        "take one with ./production_migrate.sh backup, or restore a copy kept elsewhere",
+    )
+
+
+@click.command("emergency-rollback")
+@yes_option
+@rollback_dry_run_option
+@database_option
+def command(yes: bool, dry_run: bool, alias: str) -> None:
+    """Roll back to the newest backup that validates, skipping (and naming) any that do not."""
+    kit = runtime.start("emergency-rollback", alias, log_name="rollback", apps=False)
+    with audited(kit, "emergency-rollback"):
+        require_confirmation_channel(yes, dry_run)
+        with deploy_lock.hold(kit.params, "rollback"):
+            plan = newest_valid_plan(kit)
+            act(kit, plan, yes=yes, dry_run=dry_run, reason="emergency")

@@ -1,0 +1,48 @@
+"""`full-deploy`: pre-flight, check-migrations, backup, migrate, verify-data, check --deploy, summary."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from migration_tools.cli import output
+from migration_tools.cli.migrating import migrate_options, print_progress
+from migration_tools.cli.options import database_option, monitor_options
+from migration_tools.core import runtime
+
+if TYPE_CHECKING:
+    from migration_tools.deploy.pipeline import DeployReport
+
+
+@click.command("full-deploy")
+@database_option
+@monitor_options
+def command(alias: str, monitor: bool, interval: float) -> None:
+    """Pre-flight, check-migrations, backup, migrate, verify-data, check --deploy, then a summary."""
+    from migration_tools.deploy import pipeline
+
+    kit = runtime.start("full-deploy", alias)
+    options = migrate_options(monitor, interval, backup=False)
+    report = pipeline.new_report()
+    started = time.monotonic()
+    try:
+        pipeline.full_deploy(kit, options, output.line, print_progress, report)
+    finally:
+        print_summary(kit, report, time.monotonic() - started)
+
+
+def print_summary(kit: runtime.Kit, report: DeployReport, seconds: float) -> None:
+    output.line("")
+    output.line("Deployment summary")
+    for step in report.steps:
+        mark = {"ok": "ok", "failed": "fail", "skipped": "warn"}[step.outcome]
+        detail = f" - {step.detail}" if step.detail else ""
+        output.mark(mark, f"{step.name:<17} {step.outcome:<8} {step.seconds:6.2f}s{detail}")
+        kit.log.info("full-deploy step %s %s %.2fs %s", step.name, step.outcome, step.seconds, step.detail)
+    output.line(f"Backup: {report.backup or 'none'}")
+    output.line(f"Performance report: {report.report or 'none (run with --monitor)'}")
+    output.line(f"Total: {seconds:.1f}s")
+    if report.ok:
+        output.verdict(True, report.verdict)

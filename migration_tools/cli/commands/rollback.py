@@ -1,0 +1,35 @@
+"""`rollback FILENAME`: restore one backup of this database, all or nothing, keeping what it replaces."""
+
+from __future__ import annotations
+
+import click
+
+from migration_tools.backups import catalog
+from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
+from migration_tools.cli.restoring import act, require_confirmation_channel
+from migration_tools.cli.runner import audited
+from migration_tools.core import runtime
+from migration_tools.pg import deploy_lock
+from migration_tools.restore import plan as rollback_plan
+
+
+@click.command("rollback")
+@click.argument("filename")
+@yes_option
+@rollback_dry_run_option
+@database_option
+def command(filename: str, yes: bool, dry_run: bool, alias: str) -> None:
+    """Replace the database with backup FILENAME (a name in backups/), keeping the old state.
+
+    The backup must validate (checksum and every data block) and be of this database. With
+    CREATEDB the backup is restored into a new database, verified, and swapped in; the old
+    database is kept renamed. Without it, a safety backup is taken and the restore runs in
+    place in one transaction.
+    """
+    kit = runtime.start("rollback", alias, log_name="rollback", apps=False)
+    with audited(kit, f"rollback {filename}"):
+        dump = catalog.resolve(filename, kit.paths.backups)
+        require_confirmation_channel(yes, dry_run)
+        with deploy_lock.hold(kit.params, "rollback"):
+            plan = rollback_plan.plan(kit, dump)
+            act(kit, plan, yes=yes, dry_run=dry_run, reason="manual")

@@ -1,0 +1,39 @@
+"""Options that several commands share, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+
+database_option = click.option(
+    "--database",
+    "alias",
+    default="default",
+    show_default=True,
+    metavar="ALIAS",
+    help="Django database alias to work on.",
+)
+
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+
+rollback_dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Validate the backup and say what would be done; change nothing."
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+
+
+def monitor_options(func: F) -> F:
+    """--monitor/--no-monitor and --interval, for the commands that migrate."""
+    func = click.option(
+        "--interval", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+        metavar="SECONDS", help="Seconds between monitoring samples.",
+    )(func)
+    return click.option(
+        "--monitor/--no-monitor", default=False,
+        help="Sample CPU, memory, disk and the database while migrating; show it live.",
+    )(func)

@@ -1,0 +1,48 @@
+"""How the CLI talks to the operator: marks, thousands separators, live lines on a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from migration_tools.core.sizes import human_size
+
+__all__ = ["human_size"]
+
+OK, WARN, FAIL = "✓", "!", "✗"
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def line(text: str = "") -> None:
+    click.echo(text)
+
+
+def mark(level: str, text: str) -> None:
+    click.echo(f"{ {'ok': OK, 'warn': WARN, 'fail': FAIL}[level] } {text}")
+
+
+def warn(text: str) -> None:
+    click.echo(f"warning: {text}", err=True)
+
+
+def live(text: str) -> None:
+    """A progress line that the next live() or line() replaces, on a terminal only."""
+    if is_tty():
+        click.echo(f"\r\033[K{text}", nl=False)
+
+
+def end_live() -> None:
+    if is_tty():
+        click.echo("\r\033[K", nl=False)
+
+
+def verdict(ok: bool, text: str) -> None:
+    click.echo(f"{'OK' if ok else 'FAILED'}: {text}")
+
+
+def n(value: int) -> str:
+    return f"{value:,}"

@@ -1,0 +1,74 @@
+"""The audit trail: migration.log and rollback.log, one redacted line per event, owner-only."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from pathlib import Path
+
+from migration_tools.core.redact import redact
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _CountingHandler(logging.Handler):
+    """Counts errors and warnings so reports can say how many a run logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors = 0
+        self.warnings = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        else:
+            self.warnings += 1
+
+
+counter = _CountingHandler()
+
+
+def open_owner_only(path: Path) -> None:
+    """Create the file 0600 if missing; tighten it if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def setup(log_path: Path, command: str) -> logging.Logger:
+    """Attach the audit file to the kit's logger; returns the logger for this command."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    open_owner_only(log_path)
+    logger = logging.getLogger("migration_kit")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    file_handler = logging.FileHandler(log_path, encoding="utf-8")
+    user = _os_user()
+    file_handler.setFormatter(
+        _RedactingFormatter(
+            f"%(asctime)s %(levelname)s [{command}] user={user} %(message)s",
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        )
+    )
+    logger.addHandler(file_handler)
+    logger.addHandler(counter)
+    return logger
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def get() -> logging.Logger:
+    return logging.getLogger("migration_kit")

@@ -1,0 +1,408 @@
+"""MigrationMonitor: a background thread sampling the machine and the database during a migration.
+
+Each sample is one line in `<out_dir>/performance.log`, starting exactly as the seed shows:
+`[2024-01-15 14:30:25] CPU: 45.2%, MEM: 67.8%, DISK: 23.1%`. `stop_monitoring()` writes
+`<out_dir>/report_<UTC timestamp>.json`. The monitor never raises into the migration: a failure
+(psutil, the monitoring connection, the log file) is logged once as a WARNING on the
+"migration_kit" logger, counted, and retried on later samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from migration_tools.core import audit
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.errors import KitError
+from migration_tools.core.redact import redact
+from migration_tools.pg import db
+
+DEFAULT_INTERVAL = 5.0
+LOG_NAME = "performance.log"
+STATEMENT_TIMEOUT = "500ms"
+RECONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout is whole seconds
+CPU_WINDOW = 0.1  # the first sample's CPU figure covers at least this long
+JOIN_TIMEOUT = 10.0
+MB = 1024 * 1024
+
+# Client connections to the target database other than the monitor's own, and lock
+# requests those backends are waiting for. One statement, one round trip.
+DB_SAMPLE_SQL = """
+SELECT
+  (SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid()),
+  (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE NOT l.granted AND a.datname = current_database())
+"""
+
+log = logging.getLogger("migration_kit")
+
+
+@dataclass(frozen=True)
+class DbSample:
+    connections: int
+    lock_waits: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: datetime  # local time, as the seed's log lines show
+    cpu: float
+    mem: float
+    disk: float
+    read_bytes: int | None  # since the monitor started; None when the OS gives no I/O counters
+    write_bytes: int | None
+    db: DbSample | None  # None without params or when the database could not be sampled
+    db_expected: bool = False
+
+    def line(self) -> str:
+        text = (
+            f"[{self.at:%Y-%m-%d %H:%M:%S}] CPU: {self.cpu:.1f}%, MEM: {self.mem:.1f}%, "
+            f"DISK: {self.disk:.1f}%"
+        )
+        if self.db is not None:
+            text += f", DB_CONN: {self.db.connections}, LOCK_WAITS: {self.db.lock_waits}"
+        elif self.db_expected:
+            text += ", DB: unavailable"
+        if self.read_bytes is not None and self.write_bytes is not None:
+            text += f", READ: {self.read_bytes / MB:.1f}MB, WRITE: {self.write_bytes / MB:.1f}MB"
+        return text
+
+
+def _io_totals() -> tuple[int, int] | None:
+    counters = psutil.disk_io_counters()
+    return None if counters is None else (int(counters.read_bytes), int(counters.write_bytes))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _DbProbe:
+    """The monitor's own connection: opened lazily, one reconnect attempt per sample after a loss."""
+
+    def __init__(self, params: ConnParams) -> None:
+        self.params = params
+        self.conn: psycopg.Connection[Any] | None = None
+        self.ever_connected = False
+
+    def sample(self) -> DbSample:
+        if self.conn is None or self.conn.closed:
+            self.conn = db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT)
+            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+            self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
+            self.ever_connected = True
+        try:
+            row = self.conn.execute(DB_SAMPLE_SQL).fetchone()
+        except psycopg.Error:
+            self.close()
+            raise
+        assert row is not None
+        return DbSample(int(row[0]), int(row[1]))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = None
+
+
+class _Faults:
+    """Log each kind of failure once when it starts and once (INFO) when it clears."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active: set[str] = set()
+        self._messages: list[str] = []
+
+    @property
+    def messages(self) -> list[str]:
+        with self._lock:
+            return list(self._messages)
+
+    def fail(self, kind: str, message: str) -> None:
+        text = redact(message)
+        with self._lock:
+            if kind in self.active:
+                return
+            self.active.add(kind)
+            self._messages.append(text)
+        log.warning("monitor: %s", text)
+
+    def clear(self, kind: str, message: str) -> None:
+        with self._lock:
+            if kind not in self.active:
+                return
+            self.active.discard(kind)
+        log.info("monitor: %s", message)
+
+
+class MigrationMonitor:
+    """Real-time monitoring of migration performance and system resources."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        params: ConnParams | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        self.out_dir = Path(out_dir)
+        self.log_path = self.out_dir / LOG_NAME
+        self.interval = float(interval)
+        self.echo = echo
+        self.report_path: Path | None = None
+        self._probe = _DbProbe(params) if params is not None else None
+        self._faults = _Faults()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._samples: list[Sample] = []
+        self._migrations: list[dict[str, Any]] = []
+        self._outcome = "unknown"
+        self._report: dict[str, Any] | None = None
+        self.sample_cpu_seconds: list[float] = []  # thread CPU time spent per sample (the bench reads it)
+        self._io_start: tuple[int, int] | None = None
+        self._errors_start = self._warnings_start = 0
+        self._started_mono = time.monotonic()
+        self._started_at = _utc_now()
+        self._finished_mono: float | None = None
+        self._finished_at: datetime | None = None
+        self._begin()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def start_monitoring(self) -> None:
+        """Start the daemon sampling thread; the first sample is taken at once."""
+        if self._thread is not None or self._report is not None:
+            return
+        self._begin()
+        self._prepare_dir()
+        self._thread = threading.Thread(target=self._run, name="migration-monitor", daemon=True)
+        self._thread.start()
+
+    def stop_monitoring(self) -> dict[str, Any]:
+        """Stop, take a last sample, write the report file and return the report."""
+        if self._report is not None:
+            return self._report
+        thread = self._thread
+        self._stop.set()
+        if thread is not None:
+            thread.join(JOIN_TIMEOUT)
+            if thread.is_alive():
+                self._faults.fail("stop", f"the sampling thread did not stop within {JOIN_TIMEOUT:.0f}s")
+        else:
+            self._prepare_dir()
+            self._sample_once()
+        if self._probe is not None and (thread is None or not thread.is_alive()):
+            self._probe.close()
+        self._finished_mono = time.monotonic()
+        self._finished_at = _utc_now()
+        report = self.get_performance_report()
+        try:
+            self.report_path = self._write_report(report)
+        except OSError as exc:
+            self._faults.fail("report", f"cannot write the report in {self.out_dir}: {exc}")
+            report = self.get_performance_report()
+        self._report = report
+        return report
+
+    def get_performance_report(self) -> dict[str, Any]:
+        """The report so far; works while the monitor runs."""
+        with self._lock:
+            samples = list(self._samples)
+            migrations = [dict(m) for m in self._migrations]
+            outcome = self._outcome
+        warnings = self._faults.messages
+        cpu = [s.cpu for s in samples]
+        mem = [s.mem for s in samples]
+        dbs = [s.db for s in samples if s.db is not None]
+        last_io = next((s for s in reversed(samples) if s.read_bytes is not None), None)
+        end = self._finished_mono if self._finished_mono is not None else time.monotonic()
+        errors, warns = self._logged_counts()
+        return {
+            "duration_seconds": round(end - self._started_mono, 2),
+            "avg_cpu_usage": round(sum(cpu) / len(cpu), 1) if cpu else 0.0,
+            "max_cpu_usage": round(max(cpu), 1) if cpu else 0.0,
+            "avg_memory_usage": round(sum(mem) / len(mem), 1) if mem else 0.0,
+            "max_memory_usage": round(max(mem), 1) if mem else 0.0,
+            "total_errors": errors,
+            "total_warnings": warns,
+            "peak_db_connections": max(d.connections for d in dbs) if dbs else None,
+            "disk_read_bytes": last_io.read_bytes if last_io else None,
+            "disk_write_bytes": last_io.write_bytes if last_io else None,
+            "peak_lock_waits": max(d.lock_waits for d in dbs) if dbs else None,
+            "samples": len(samples),
+            "interval_seconds": self.interval,
+            "migrations": migrations,
+            "outcome": outcome,
+            "started_at": _iso(self._started_at),
+            "finished_at": _iso(self._finished_at),
+            "monitor_warnings": warnings,
+        }
+
+    def record_migration(self, label: str, seconds: float) -> None:
+        with self._lock:
+            self._migrations.append({"migration": label, "seconds": round(float(seconds), 2)})
+
+    def set_outcome(self, outcome: str) -> None:
+        with self._lock:
+            self._outcome = outcome
+
+    # -- sampling -----------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        """Baselines: CPU counters for this thread, disk I/O, the logged-record counts, the clock."""
+        psutil.cpu_percent(interval=None)
+        try:
+            self._io_start = _io_totals()
+        except (psutil.Error, OSError):
+            self._io_start = None
+        self._errors_start = audit.counter.errors
+        self._warnings_start = audit.counter.warnings
+        self._started_mono = time.monotonic()
+        self._started_at = _utc_now()
+
+    def _run(self) -> None:
+        psutil.cpu_percent(interval=None)  # cpu_percent keeps its baseline per thread
+        self._stop.wait(min(CPU_WINDOW, self.interval))
+        next_due = time.monotonic()
+        while True:
+            self._sample_once()
+            next_due += self.interval
+            now = time.monotonic()
+            if next_due < now:  # a slow sample: skip the missed slots rather than bunch up
+                next_due = now + self.interval
+            if self._stop.wait(next_due - now):
+                self._sample_once()  # the last sample, in this thread so its CPU baseline holds
+                return
+
+    def _sample_once(self) -> None:
+        started = time.thread_time()
+        try:
+            sample = self._take_sample()
+            if sample is not None:
+                self._publish(sample)
+        except Exception as exc:  # the monitor must never take the migration down
+            self._faults.fail("sample", f"sampling failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.sample_cpu_seconds.append(time.thread_time() - started)
+
+    def _take_sample(self) -> Sample | None:
+        try:
+            cpu = psutil.cpu_percent(interval=None)
+            mem = psutil.virtual_memory().percent
+            disk = psutil.disk_usage(str(self.out_dir)).percent
+            io_now = _io_totals()
+        except (psutil.Error, OSError) as exc:
+            self._faults.fail("system", f"cannot read system figures (psutil): {exc}")
+            return None
+        self._faults.clear("system", "system figures readable again")
+        read = write = None
+        if io_now is not None and self._io_start is not None:
+            read = max(0, io_now[0] - self._io_start[0])
+            write = max(0, io_now[1] - self._io_start[1])
+        return Sample(
+            at=datetime.now(),
+            cpu=float(cpu),
+            mem=float(mem),
+            disk=float(disk),
+            read_bytes=read,
+            write_bytes=write,
+            db=self._db_sample(),
+            db_expected=self._probe is not None,
+        )
+
+    def _db_sample(self) -> DbSample | None:
+        if self._probe is None:
+            return None
+        had_connection = self._probe.ever_connected
+        try:
+            result = self._probe.sample()
+        except (KitError, psycopg.Error) as exc:
+            text = exc.message if isinstance(exc, KitError) else str(exc).strip()
+            what = "monitoring connection lost" if had_connection else "cannot open the monitoring connection"
+            self._faults.fail("db", f"{what}: {text}; retrying on the next sample")
+            return None
+        self._faults.clear("db", "monitoring connection restored")
+        return result
+
+    def _publish(self, sample: Sample) -> None:
+        line = sample.line()
+        try:
+            self._append_line(line)
+        except OSError as exc:
+            self._faults.fail("log", f"cannot write {self.log_path}: {exc}")
+        else:
+            self._faults.clear("log", f"writing {self.log_path} again")
+        with self._lock:
+            self._samples.append(sample)
+        if self.echo is not None:
+            try:
+                self.echo(line)
+            except Exception as exc:  # a closed terminal must not stop the sampling
+                self._faults.fail("echo", f"cannot show the sample line: {exc}")
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _prepare_dir(self) -> None:
+        try:
+            self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.out_dir, 0o700)
+            audit.open_owner_only(self.log_path)
+        except OSError as exc:
+            self._faults.fail("log", f"cannot prepare {self.out_dir}: {exc}")
+
+    def _append_line(self, line: str) -> None:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def _write_report(self, report: dict[str, Any]) -> Path:
+        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = (self._finished_at or _utc_now()).strftime("%Y%m%d_%H%M%S")
+        data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
+        for attempt in range(100):
+            suffix = f"_{attempt}" if attempt else ""
+            path = self.out_dir / f"report_{stamp}{suffix}.json"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return path
+        raise FileExistsError(f"report_{stamp}*.json: too many reports in the same second")
+
+    def _logged_counts(self) -> tuple[int, int]:
+        """Errors and warnings the run logged since the start; the monitor's own failures count."""
+        errors = audit.counter.errors - self._errors_start
+        warnings = audit.counter.warnings - self._warnings_start
+        if audit.counter not in log.handlers:  # nobody counts the kit's records: count our own
+            warnings += len(self._faults.messages)
+        return errors, warnings

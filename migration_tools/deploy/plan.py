@@ -1,0 +1,85 @@
+"""The migration plan Django's executor would run, read with Django's own loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.migrations.exceptions import InconsistentMigrationHistory
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.migration import Migration
+
+from migration_tools.core.errors import OperationFailed, prog_name
+
+
+@dataclass(frozen=True)
+class AppState:
+    app: str
+    applied: int
+    pending: int
+
+
+def executor(alias: str) -> MigrationExecutor:
+    return MigrationExecutor(connections[alias])
+
+
+def check_conflicts(ex: MigrationExecutor) -> None:
+    """Django's validation before any plan: a consistent applied history, then no conflicting leaves.
+
+    Both raise OperationFailed (exit 1) naming the app and the fix, before anything is changed.
+    """
+    try:
+        ex.loader.check_consistent_history(ex.connection)
+    except InconsistentMigrationHistory as exc:
+        raise OperationFailed(
+            "migration-history",
+            f"inconsistent migration history: {str(exc).rstrip('.')}",
+            "the database's django_migrations rows do not match the migration files; find out how "
+            f"(a renamed or removed migration, a wrong database), then run {prog_name()} check-migrations",
+        ) from exc
+    conflicts = ex.loader.detect_conflicts()
+    if conflicts:
+        app, names = sorted(conflicts.items())[0]
+        raise OperationFailed(
+            "migration-conflict",
+            f"conflicting leaf migrations in app '{app}': {', '.join(sorted(names))}",
+            f"run python manage.py makemigrations --merge {app}, then {prog_name()} check-migrations",
+        )
+
+
+def forward_targets(ex: MigrationExecutor) -> list[tuple[str, str]]:
+    return list(ex.loader.graph.leaf_nodes())
+
+
+def pending(ex: MigrationExecutor) -> list[Migration]:
+    """Migrations still to apply, in the order the executor applies them."""
+    plan = ex.migration_plan(forward_targets(ex))
+    return [migration for migration, backwards in plan if not backwards]
+
+
+def per_app(ex: MigrationExecutor) -> list[AppState]:
+    """Applied and pending migrations per app, counted on the graph as showmigrations shows it.
+
+    A fully applied squashed migration counts once (django_migrations also holds a row for
+    each migration it replaces), and rows of migrations no longer on disk are not counted.
+    """
+    graph_nodes = ex.loader.graph.nodes
+    applied = {key for key in ex.loader.applied_migrations if key in graph_nodes}
+    todo = {(m.app_label, m.name) for m in pending(ex)}
+    apps = sorted({app for app, _ in ex.loader.graph.nodes})
+    states = []
+    for app in apps:
+        states.append(
+            AppState(
+                app,
+                sum(1 for key in applied if key[0] == app),
+                sum(1 for key in todo if key[0] == app),
+            )
+        )
+    return states
+
+
+def applied_set(alias: str) -> set[tuple[str, str]]:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    return set(MigrationRecorder(connections[alias]).applied_migrations())

@@ -1,0 +1,73 @@
+"""`status`: where the database stands, and whether the next command can run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from migration_tools.core.runtime import Kit
+from migration_tools.deploy import plan, preflight
+from migration_tools.pg import catalog, db, deploy_lock
+
+
+@dataclass
+class Status:
+    connection: str
+    server_version: str
+    apps: list[plan.AppState]
+    newest_backup: str
+    checks: preflight.Preflight
+
+    @property
+    def pending_total(self) -> int:
+        return sum(a.pending for a in self.apps)
+
+
+def newest_backup(backups: Path) -> str:
+    """The newest backup by its metadata's creation time, as 'file (created)'."""
+    best: tuple[str, str] | None = None
+    for meta in backups.glob("*.json") if backups.is_dir() else []:
+        try:
+            created = str(json.loads(meta.read_text()).get("created_at", ""))
+        except (OSError, ValueError):
+            continue
+        if best is None or created > best[0]:
+            best = (created, meta.with_suffix(".sql").name)
+    return f"{best[1]} ({best[0]})" if best else "none"
+
+
+def disk_check(kit: Kit, checks: preflight.Preflight) -> None:
+    """Free space where the next backup goes, against the database's size."""
+    from migration_tools.core.sizes import human_size
+
+    where = kit.paths.backups if kit.paths.backups.exists() else kit.paths.root
+    free = shutil.disk_usage(where).free
+    with db.connect(kit.params, purpose="status") as conn:
+        size = catalog.database_size(conn)
+    detail = f"{human_size(free)} free in {where} for a database of {human_size(size)}"
+    checks.add("backup space", "ok" if free >= size else "warn", detail)
+
+
+def lock_check(kit: Kit, checks: preflight.Preflight) -> None:
+    """Whether a migrate, deploy or rollback holds the deploy lock right now."""
+    who = deploy_lock.current_holder(kit.params)
+    if who:
+        checks.add("deploy lock", "warn", f"held by {who}: a migration or rollback is running")
+    else:
+        checks.add("deploy lock", "ok", "free")
+
+
+def collect(kit: Kit) -> Status:
+    checks = preflight.run(kit.params)
+    disk_check(kit, checks)
+    lock_check(kit, checks)
+    ex = plan.executor(kit.alias)
+    return Status(
+        connection=kit.params.describe(),
+        server_version=checks.server_version,
+        apps=plan.per_app(ex),
+        newest_backup=newest_backup(kit.paths.backups),
+        checks=checks,
+    )

@@ -1,0 +1,106 @@
+"""Run the PostgreSQL client tools (pg_dump, pg_restore) with the password in the environment."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.errors import BadInput, prog_name
+from migration_tools.core.redact import redact
+
+CLIENT_TOOLS = ("pg_dump", "pg_restore")
+
+
+def find_tool(name: str) -> Path:
+    found = shutil.which(name)
+    if not found:
+        raise BadInput(
+            "tool-missing",
+            f"{name} not found on PATH",
+            f"install the PostgreSQL client tools or add them to PATH, then run {prog_name()} status",
+        )
+    return Path(found)
+
+
+@functools.cache
+def tool_major_version(name: str) -> tuple[int, str]:
+    """(major, full version text) of a client tool, e.g. (15, '15.18')."""
+    out = subprocess.run(
+        [str(find_tool(name)), "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not match:
+        raise BadInput("tool-version", f"cannot read the version of {name}: {out.strip()!r}", "")
+    return int(match.group(1)), match.group(0)
+
+
+def check_tools_against_server(server_version_num: int) -> list[str]:
+    """Problems with the client tools; empty when pg_dump and pg_restore can handle this server."""
+    problems = []
+    server_major = server_version_num // 10000
+    for name in CLIENT_TOOLS:
+        try:
+            major, full = tool_major_version(name)
+        except BadInput as exc:
+            problems.append(exc.message)
+            continue
+        if major < server_major:
+            problems.append(
+                f"{name} {full} is older than the server ({server_major}); "
+                f"install PostgreSQL {server_major} client tools"
+            )
+    return problems
+
+
+def tool_env(params: ConnParams) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PGPASSFILE", None)
+    env.update(params.libpq_env())
+    return env
+
+
+def run_tool(
+    name: str,
+    args: Sequence[str],
+    params: ConnParams,
+    *,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a client tool against params; the caller checks returncode."""
+    return subprocess.run(
+        [str(find_tool(name)), *args],
+        env=tool_env(params),
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
+
+
+def first_error_line(stderr: str) -> str:
+    """The first line a client tool printed that names an error, redacted; else its last line."""
+    lines = [" ".join(line.split()) for line in redact(stderr).splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower() or "FATAL" in line:
+            return line
+    return lines[-1] if lines else "no error message"
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def tool_failure(name: str, returncode: int, stderr: str) -> str:
+    """The one way the kit says why a client tool failed: killed by which signal, or its error."""
+    if returncode < 0:
+        return f"{name} was killed by signal {signal_name(-returncode)}"
+    return f"{name} failed (exit {returncode}): {first_error_line(stderr)}"
