@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import django  # noqa: E402
 import make_long_history  # noqa: E402
 
-from devtools.throwaway_pg import Server, create_database, drop_database  # noqa: E402
+from devtools.pg_server import Server, create_database, drop_database  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "migrate.md"
 TARGET = 1.05

@@ -32,7 +32,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from devtools.throwaway_pg import Server, create_database  # noqa: E402
+from devtools.pg_server import Server, create_database  # noqa: E402
 from migration_tools.core.djangoenv import ConnParams  # noqa: E402
 from migration_tools.deploy.monitor import DEFAULT_INTERVAL, MigrationMonitor  # noqa: E402
 

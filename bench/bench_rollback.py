@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from devtools.throwaway_pg import Server, create_database, drop_database  # noqa: E402
+from devtools.pg_server import Server, create_database, drop_database  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rollback.md"
 TARGET = 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.throwaway_pg import HarnessError, Server, create_database, drop_database
+from devtools.pg_server import HarnessError, Server, create_database, drop_database
 from tests.support import EXAMPLE, TEMPLATE_DB, Database, base_env, side_databases
 
 

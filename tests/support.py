@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from devtools.throwaway_pg import Server
+from devtools.pg_server import Server
 from migration_tools.backups import metadata
 
 BACKUP_PREFIX = "medguard"  # the demo settings' MIGRATION_KIT["BACKUP_PREFIX"]

@@ -62,8 +62,8 @@ def test_list_backups_is_newest_first_by_metadata_time_and_flags_invalid_ones(sh
     result = shelf.rollback_manager("list-backups")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"Backups in {shelf.workdir}/backups, newest first:"
-    assert lines[1].split() == ["File", "Created", "(UTC)", "Size", "Database", "Migrations", "Valid"]
+    assert lines[0] == f"Backups of database '{shelf.name}' in {shelf.workdir}/backups, newest first:"
+    assert lines[1].split() == ["File", "Created", "(UTC)", "Size", "Database", "Reason", "Migrations", "Valid"]
     rows = [line.split()[0] for line in lines[2:-1]]
     assert rows == [
         "medguard_backup_20200101_000000.sql",
@@ -74,7 +74,7 @@ def test_list_backups_is_newest_first_by_metadata_time_and_flags_invalid_ones(sh
     ]
     row = {line.split()[0]: line for line in lines[2:-1]}
     assert row[real.name].endswith("  21          yes")
-    assert f"  {shelf.name}  " in row[real.name]
+    assert f"  {shelf.name}  manual  " in row[real.name]
     assert row["medguard_backup_20250101_000000.sql"].endswith(
         "NO: SHA-256 does not match the metadata (the file changed since the backup)"
     )

@@ -66,7 +66,8 @@ def test_flipped_bytes_fail_the_checksum(backed_up: Database):
         )
         assert "✗ SHA-256 does not match" in result.stdout
     log = (backed_up.workdir / "rollback.log").read_text()
-    assert "ERROR [validate-backup] user=" in log and "failed: backup " in log and "[backup-invalid] exit=1" in log
+    assert "ERROR [validate-backup] user=" in log and "failed: backup " in log
+    assert "[backup-invalid] exit=1" in log
 
 
 def test_a_truncated_backup_is_invalid(backed_up: Database):

@@ -4,7 +4,7 @@ import stat
 import psycopg
 import pytest
 
-from devtools.throwaway_pg import Server, find_bindir
+from devtools.pg_server import Server, find_bindir
 
 
 def test_server_requires_the_password_over_tcp(pg: Server):

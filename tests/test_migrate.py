@@ -25,17 +25,17 @@ def table_exists(db: Database, name: str) -> bool:
 
 def test_failure_mid_plan_is_undone_by_reverse_migrations(demo_db: Database):
     before = demo_db.applied()
-    result = demo_db.script("migrate", "--no-backup", env=FAILING)
+    result = demo_db.script("migrate", "--no-backup", "--commit-each", env=FAILING)
     assert result.returncode == 3, result.stderr
     out = result.stdout.splitlines()
     assert out[0] == "[1/7] medications.0003_doselog_scheduled_at_idx applied in " + out[0].rsplit(" ", 1)[1]
     assert "FAILED: failing_app.0002_boom: division by zero" in out
     assert "Undoing this run's 2 migration(s) with their reverse operations ..." in out
-    assert out[-1] == "Rolled back by reverse migrations: the applied migrations equal those before the run."
+    assert out[-1] == "Rolled back (reverse migrations): the applied migrations equal those before the run."
     assert result.stderr.strip().splitlines()[-1] == (
-        "production_migrate.sh: migration failing_app.0002_boom failed and the database was rolled back "
-        "to its state before this run; fix the migration, then run production_migrate.sh migrate again "
-        "(details in migration.log) [migrate-rolled-back]"
+        "production_migrate.sh: migration failing_app.0002_boom failed; the database was rolled back "
+        "to its state before this run (reverse migrations); fix the cause, then run production_migrate.sh "
+        "migrate again (details in migration.log) [migrate-rolled-back]"
     )
     assert demo_db.applied() == before
     assert not index_exists(demo_db, "doselog_scheduled_at_idx")
@@ -45,7 +45,7 @@ def test_failure_mid_plan_is_undone_by_reverse_migrations(demo_db: Database):
 
 
 def test_no_auto_rollback_leaves_the_run_applied_and_says_how_to_return(demo_db: Database):
-    result = demo_db.script("migrate", "--no-backup", "--no-auto-rollback", env=FAILING)
+    result = demo_db.script("migrate", "--no-backup", "--no-auto-rollback", "--commit-each", env=FAILING)
     assert result.returncode == 1
     assert "migration failing_app.0002_boom failed; 2 migration(s) of this run stay applied" in result.stderr
     assert "python rollback_manager.py emergency-rollback" in result.stderr
@@ -54,12 +54,15 @@ def test_no_auto_rollback_leaves_the_run_applied_and_says_how_to_return(demo_db:
 
 
 def test_irreversible_run_without_backup_fails_loudly(demo_db: Database):
-    result = demo_db.script("migrate", "--no-backup", env=IRREVERSIBLE)
+    result = demo_db.script("migrate", "--no-backup", "--commit-each", env=IRREVERSIBLE)
     assert result.returncode == 1
-    assert "Cannot undo: medguard_notifications.0003_purge_expired_notifications cannot be reversed" in (
-        result.stdout
-    )
-    assert "FAILED AND UNDOING IT FAILED: the database may be half-migrated" in result.stderr
+    assert ("Reverse operations would not restore the data: "
+            "medguard_notifications.0003_purge_expired_notifications "
+            "(RunPython(purge_expired_notifications) has no reverse)"
+            ) in result.stdout.splitlines()
+    assert "UNDO FAILED: there is no pre-migrate backup to restore" in result.stdout.splitlines()
+    assert ("FAILED AND UNDOING IT FAILED (there is no pre-migrate backup to restore): the database may be "
+            "half-migrated") in result.stderr
     assert "[rollback-failed]" in result.stderr
 
 
@@ -145,18 +148,15 @@ def test_verify_data_finds_orphaned_rows_and_fails(demo_db: Database):
 
 def test_irreversible_run_is_undone_by_restoring_the_pre_migrate_backup(demo_db: Database):
     before = demo_db.applied()
-    result = demo_db.script("migrate", env=IRREVERSIBLE)
+    result = demo_db.script("migrate", "--commit-each", env=IRREVERSIBLE)
     assert result.returncode == 3, result.stdout + result.stderr
     backups = sorted((demo_db.workdir / "backups").glob("medguard_backup_*.sql"))
     assert len(backups) == 1
     out = result.stdout.splitlines()
     assert out[0] == "Taking the pre-migrate backup ..."
-    assert (
-        "Irreversible migration(s) applied (medguard_notifications.0003_purge_expired_notifications): "
-        f"restoring {backups[0].name} ..."
-    ) in out
+    assert f"Nobody else wrote since {backups[0].name}: restoring it ..." in out
     assert out[-1] == (
-        f"Rolled back by restoring {backups[0].name}: the applied migrations equal those before the run."
+        f"Rolled back (restoring {backups[0].name}): the applied migrations equal those before the run."
     )
     assert "[migrate-rolled-back]" in result.stderr
     assert demo_db.applied() == before
@@ -202,3 +202,85 @@ def test_full_deploy_failing_in_migrate_rolls_back_and_exits_3(demo_db: Database
     assert summary[3].split()[1:3] == ["migrate", "failed"]
     assert summary[4].split()[1:3] == ["verify-data", "skipped"]
     assert demo_db.applied() == before
+    assert "full-deploy failed after" not in result.stderr
+    assert "the whole plan ran in one transaction: PostgreSQL rolled it back" in result.stderr
+
+
+# -- issue 9: an undo that restores data exactly, and never discards the application's writes ------
+
+
+NOOP = FAILING | {"FAILING_APP_MODE": "noop"}
+
+
+def medication_rows(db: Database) -> list[tuple]:
+    return db.query("SELECT * FROM medications_medication ORDER BY id")
+
+
+def test_by_default_the_plan_runs_in_one_transaction_and_a_failure_leaves_everything_as_it_was(
+    demo_db: Database,
+):
+    before, rows = demo_db.applied(), medication_rows(demo_db)
+    notifications = demo_db.scalar("SELECT count(*) FROM medguard_notifications_notification")
+    result = demo_db.script("migrate", "--no-backup", env=IRREVERSIBLE)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert ("Rolled back (the whole plan ran in one transaction: PostgreSQL rolled it back): "
+            "the applied migrations equal those before the run.") in result.stdout.splitlines()
+    assert demo_db.applied() == before
+    # The irreversible purge and the new column are undone too, row for row.
+    assert demo_db.scalar("SELECT count(*) FROM medguard_notifications_notification") == notifications
+    assert medication_rows(demo_db) == rows
+    assert not table_exists(demo_db, "failing_app_probe")
+    assert not index_exists(demo_db, "doselog_scheduled_at_idx")
+
+
+def test_a_noop_reverse_does_not_count_as_undoing_the_data(demo_db: Database):
+    """RunPython(forward, RunPython.noop) changed every name; only the backup gives them back."""
+    before, rows = demo_db.applied(), medication_rows(demo_db)
+    result = demo_db.script("migrate", "--commit-each", env=NOOP)
+    assert result.returncode == 3, result.stdout + result.stderr
+    out = result.stdout.splitlines()
+    assert ("Reverse operations would not restore the data: failing_app.0001_probe_and_uppercase_names "
+            "(RunPython(uppercase_names) has a no-op reverse)") in out
+    assert "Undoing this run's" not in result.stdout
+    assert demo_db.applied() == before
+    assert medication_rows(demo_db) == rows  # row for row, names not uppercased
+
+
+def test_writes_by_the_application_since_the_backup_stop_the_automatic_restore(demo_db: Database):
+    """The application keeps inserting while a --commit-each run fails: restoring the backup would
+    drop those rows, so the kit leaves the database as it is, names the table, and exits 1."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    inserted: list[int] = []
+
+    def application() -> None:
+        with demo_db.connect() as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO security_securityevent (event_type, severity, user_agent, details, "
+                             "created_at) SELECT event_type, severity, user_agent, details, now() "
+                             "FROM security_securityevent LIMIT 1")
+                inserted.append(1)
+                time.sleep(0.01)
+
+    events_before = demo_db.scalar("SELECT count(*) FROM security_securityevent")
+    writer = threading.Thread(target=application)
+    writer.start()
+    try:
+        result = demo_db.script("migrate", "--commit-each", env=IRREVERSIBLE)
+    finally:
+        stop.set()
+        writer.join()
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("production_migrate.sh: migration failing_app.0002_boom failed; 3 migration(s) "
+                           "of this run stay applied and the pre-migrate backup was NOT restored, because "
+                           "other sessions wrote since the backup: public.security_securityevent (")
+    assert line.endswith("; nothing was discarded; to restore it anyway, discarding those writes: "
+                         "python rollback_manager.py rollback medguard_backup_"
+                         + line.rsplit("medguard_backup_", 1)[1])
+    assert "[undo-would-lose-writes]" in line
+    # Nothing lost: every row the application committed is there.
+    assert demo_db.scalar("SELECT count(*) FROM security_securityevent") == events_before + len(inserted)
+    assert ("medguard_notifications", "0003_purge_expired_notifications") in demo_db.applied()

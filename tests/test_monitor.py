@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from devtools.throwaway_pg import free_port
+from devtools.pg_server import free_port
 from migration_tools.core import audit
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.deploy.monitor import MigrationMonitor

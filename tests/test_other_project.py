@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.throwaway_pg import create_database, drop_database
+from devtools.pg_server import create_database, drop_database
 from tests.support import REPO, Database, base_env
 
 PROJECT = Path(__file__).resolve().parent / "fixtures" / "other_project"

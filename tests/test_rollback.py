@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from devtools.throwaway_pg import create_database, drop_database
+from devtools.pg_server import create_database, drop_database
 from migration_tools.backups import metadata
 from tests.support import (
     REPO,
@@ -316,7 +316,8 @@ def test_restore_dying_halfway_leaves_the_database_exactly_as_before(db: Databas
     )
     assert fingerprint(db) == before
     assert side_databases(db) == []
-    assert "failed: pg_restore was killed by signal SIGKILL while restoring into" in "\n".join(rollback_log_lines(db))
+    log = "\n".join(rollback_log_lines(db))
+    assert "failed: pg_restore was killed by signal SIGKILL while restoring into" in log
 
 
 BLOCKING = """

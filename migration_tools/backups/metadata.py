@@ -25,7 +25,6 @@ from migration_tools.core.errors import BadInput
 FORMAT_VERSION = 1
 TOOL = "migration_kit"
 REASONS = ("manual", "pre-migrate", "pre-rollback")
-PROFILES = ("standard", "enhanced")
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 BACKUP_MARKER = "_backup_"
 PARTIAL_SUFFIX = ".partial"
@@ -59,6 +58,8 @@ class BackupMeta:
     kit_profile: str
     validated: dict[str, bool] = field(default_factory=lambda: {"full_read": True, "deep": False})
     snapshot_consistent: bool = True
+    # Optional: rows written per table by then (pg_stat_user_tables), to tell later writes apart.
+    write_counters: dict[str, int] = field(default_factory=dict)
     format: str = "custom"
     compression: int = 9
     tool_version: str = ""
@@ -169,6 +170,11 @@ def _problem(raw: dict[str, Any]) -> str:
         return "row_counts must map 'schema.table' to a non-negative integer"
     if not all(isinstance(v, bool) for v in raw["validated"].values()):
         return "validated must map check names to true/false"
+    writes = raw.get("write_counters", {})
+    if not isinstance(writes, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in writes.values()
+    ):
+        return "write_counters must map 'schema.table' to a non-negative integer"
     return ""
 
 
@@ -186,6 +192,7 @@ def from_dict(raw: Any) -> BackupMeta:
     values["applied_migrations"] = [(str(a), str(n)) for a, n in raw["applied_migrations"]]
     values["row_counts"] = {str(k): int(v) for k, v in raw["row_counts"].items()}
     values["validated"] = {str(k): bool(v) for k, v in raw["validated"].items()}
+    values["write_counters"] = {str(k): int(v) for k, v in raw.get("write_counters", {}).items()}
     return BackupMeta(**values)
 
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migration_tools.backups import metadata
-from migration_tools.pg import tools
 from migration_tools.backups.metadata import BackupMeta
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
-from migration_tools.core.redact import redact
+from migration_tools.pg import tools
 
 HASH_CHUNK = 1 << 20
 
@@ -96,7 +95,9 @@ def full_read(dump: Path) -> str:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    return "" if result.returncode == 0 else tools.tool_failure("pg_restore", result.returncode, result.stderr)
+    if result.returncode == 0:
+        return ""
+    return tools.tool_failure("pg_restore", result.returncode, result.stderr)
 
 
 def header_mismatch(meta: BackupMeta, info: ArchiveInfo) -> str:

@@ -24,6 +24,12 @@ rollback_dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Validate the backup and say what would be done; change nothing."
 )
 
+commit_each_option = click.option(
+    "--commit-each", is_flag=True,
+    help="Commit each migration on its own, as manage.py migrate does, instead of the whole plan in one "
+    "transaction (which holds every lock the plan takes until the end, and which a failure undoes exactly).",
+)
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from migration_tools.core.events import Event
 from migration_tools.core.sizes import human_size
 
 __all__ = ["human_size"]
@@ -46,3 +47,23 @@ def verdict(ok: bool, text: str) -> None:
 
 def n(value: int) -> str:
     return f"{value:,}"
+
+
+def show(event: Event) -> None:
+    """The one place where the core's events become what the operator sees."""
+    if event.kind == "migration":
+        where = f"[{event.index}/{event.total}] {event.label}"
+        if event.phase == "start":
+            live(f"{where} ..." if not event.backwards else f"  unapplying {where} ...")
+            return
+        end_live()
+        line(f"  unapplied {where} in {event.seconds:.2f}s" if event.backwards
+             else f"{where} applied in {event.seconds:.2f}s")
+    elif event.kind == "live":
+        live(event.text)
+    elif event.kind == "ok":
+        mark("ok", event.text)
+    elif event.kind == "warn":
+        warn(event.text)
+    else:
+        line(event.text)

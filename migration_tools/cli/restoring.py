@@ -56,5 +56,5 @@ def act(kit: Kit, plan: RollbackPlan, *, yes: bool, dry_run: bool, reason: str) 
         output.verdict(True, f"dry run: backup {plan.dump.name} is valid; nothing was changed")
         return
     confirm(plan, yes)
-    result = rollback_to(kit, plan.dump, reason=reason, take_lock=False, progress=output.line, prepared=plan)
+    result = rollback_to(kit, plan.dump, reason=reason, take_lock=False, report=output.show, prepared=plan)
     report(result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-REQUIRED = ("click", "django", "psycopg", "psutil", "pglast")
+REQUIRED = ("click", "django", "psycopg", "psutil")
 
 
 def require() -> None:

@@ -6,8 +6,6 @@ import os
 import sys
 from typing import IO
 
-import click
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -19,14 +17,15 @@ def prog_name() -> str:
     return os.environ.get("PM_PROG") or "migration_tools"
 
 
-class KitError(click.ClickException):
-    """A failure the operator can act on. Subclasses set the exit code."""
+class KitError(Exception):
+    """A failure the operator can act on. Subclasses set the exit code; the CLI layer maps it."""
 
     exit_code = EXIT_FAILED
 
     def __init__(self, error_id: str, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.error_id = error_id
+        self.message = message
         self.hint = hint
 
     def line(self) -> str:
@@ -34,7 +33,7 @@ class KitError(click.ClickException):
         return f"{prog_name()}: {text} [{self.error_id}]"
 
     def show(self, file: IO[str] | None = None) -> None:
-        click.echo(self.line(), file=file or sys.stderr)
+        print(self.line(), file=file or sys.stderr, flush=True)
 
 
 class BadInput(KitError):

@@ -1,6 +1,6 @@
-"""Apply or unapply migrations with Django's own executor, reporting progress through a callback.
+"""Apply or unapply migrations with Django's own executor, telling progress as events.
 
-The executor never prints: it calls `progress_callback`, which we turn into events.
+The executor never prints: it calls `progress_callback`, which we turn into migration events.
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
-from django.db import connections
+from django.db import connections, transaction
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.special import RunPython, RunSQL
+from django.db.migrations.state import ProjectState
 
-from migration_tools.deploy import plan as plan_mod
-
-MigrationKey = tuple[str, str]
+from migration_tools.core.events import Event, Report
+from migration_tools.deploy.plan import MigrationKey, Release, executor, forward_targets
+from migration_tools.pg.catalog import OWN_WRITES_SQL
 
 
 @dataclass(frozen=True)
@@ -31,71 +35,132 @@ class Step:
         return f"{self.app}.{self.name}"
 
 
-# (event "start" | "done", migration, index 1-based, total, seconds elapsed for that migration)
-ProgressFn = Callable[[str, Migration, int, int, float], None]
-
-
 @dataclass
 class RunResult:
-    """What a forwards or backwards run did; `error` is set when a migration failed."""
+    """What a forwards or backwards run did; `error` is set when a migration failed.
+
+    In one transaction, a failure leaves nothing applied: `done` lists what ran before the
+    failure and was rolled back with it (`rolled_back` is True). `own_writes` counts the rows the
+    run's committed transactions wrote per table; `own_writes_known` is False when a
+    non-atomic migration wrote outside any transaction the kit could read.
+    """
 
     done: list[Step] = field(default_factory=list)
     failed: MigrationKey | None = None
     error: BaseException | None = None
+    rolled_back: bool = False
+    own_writes: dict[str, int] = field(default_factory=dict)
+    own_writes_known: bool = True
 
     @property
     def keys(self) -> list[MigrationKey]:
         return [(s.app, s.name) for s in self.done]
 
 
-def _callback(total: int, progress: ProgressFn, result: RunResult) -> Callable[..., None]:
+def _callback(total: int, report: Report, result: RunResult, *, backwards: bool) -> Callable[..., None]:
     started: dict[MigrationKey, float] = {}
 
     def callback(action: str, migration: Migration | None = None, fake: bool = False) -> None:
         if migration is None:
             return
         key = (migration.app_label, migration.name)
+        label = f"{migration.app_label}.{migration.name}"
         index = len(result.done) + 1
         if action in ("apply_start", "unapply_start"):
             started[key] = time.monotonic()
             result.failed = key
-            progress("start", migration, index, total, 0.0)
+            report(Event("migration", phase="start", label=label, index=index, total=total,
+                         backwards=backwards))
         elif action in ("apply_success", "unapply_success"):
             seconds = time.monotonic() - started.get(key, time.monotonic())
             result.done.append(Step(migration.app_label, migration.name, seconds))
             result.failed = None
-            progress("done", migration, index, total, seconds)
+            report(Event("migration", phase="done", label=label, index=index, total=total,
+                         seconds=seconds, backwards=backwards))
 
     return callback
 
 
-def apply_pending(
-    alias: str, progress: ProgressFn, ex: MigrationExecutor | None = None
-) -> RunResult:
-    """Apply every pending migration in the executor's order; never raises for a failing migration.
+def can_run_in_one_transaction(release: Release) -> bool:
+    """True when every pending migration is atomic (a non-atomic one, e.g. a concurrent index
+    build, cannot run inside a transaction block)."""
+    return all(migration.atomic for migration in release.pending)
 
-    A failing migration's own transaction is rolled back by Django (atomic migrations on
-    PostgreSQL); the result says which migrations were applied before it. `ex` may be an
-    executor the caller built since the last change to the database.
+
+def _count_own_writes(migrations: list[Migration], result: RunResult) -> None:
+    """Read each migration's own row writes inside its transaction, before it commits."""
+    for migration in migrations:
+        original = migration.apply
+
+        def apply(state: ProjectState, schema_editor: BaseDatabaseSchemaEditor, collect_sql: bool = False,
+                  _original: Callable[..., ProjectState] = original, _atomic: bool = migration.atomic
+                  ) -> ProjectState:
+            new_state = _original(state, schema_editor, collect_sql)
+            if not _atomic:
+                result.own_writes_known = False
+                return new_state
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(OWN_WRITES_SQL)
+                for schema, table, count in cursor.fetchall():
+                    key = f"{schema}.{table}"
+                    result.own_writes[key] = result.own_writes.get(key, 0) + int(count)
+            return new_state
+
+        migration.apply = apply  # type: ignore[method-assign]
+
+
+def _settle_constraints(alias: str) -> None:
+    """Check the deferred foreign keys a migration left pending, then defer again.
+
+    In one transaction a data migration's pending checks would otherwise make a later ALTER
+    TABLE of the same table fail with "pending trigger events".
     """
-    connection = connections[alias]
-    ex = ex or plan_mod.executor(alias)
-    ex.loader.check_consistent_history(connection)
-    plan_mod.check_conflicts(ex)
-    targets = plan_mod.forward_targets(ex)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def apply_pending(release: Release, report: Report, *, one_transaction: bool) -> RunResult:
+    """Apply the release's plan in the executor's order; never raises for a failing migration.
+
+    `one_transaction`: the whole plan in one transaction, each migration in a savepoint; a
+    failure rolls everything back (PostgreSQL's own undo: exact for schema and data, and the
+    application's writes are untouched). Otherwise each migration commits on its own, as
+    `manage.py migrate` does, and the result says which were applied before the failure.
+    The history and conflicts were checked when the release was prepared.
+    """
+    ex = release.executor
+    targets = forward_targets(ex)
     full_plan = ex.migration_plan(targets)
-    total = sum(1 for _, backwards in full_plan if not backwards)
     result = RunResult()
-    ex.progress_callback = _callback(total, progress, result)
+    tell = _callback(len(release.pending), report, result, backwards=False)
+    if one_transaction:
+        def settle_then_tell(action: str, migration: Migration | None = None, fake: bool = False) -> None:
+            if action == "apply_success":
+                _settle_constraints(release.alias)
+            tell(action, migration, fake)
+
+        ex.progress_callback = settle_then_tell
+    else:
+        _count_own_writes(release.pending, result)
+        ex.progress_callback = tell
     pre_state = ex._create_project_state(with_applied_migrations=True)
-    emit_pre_migrate_signal(0, False, alias, stdout=None, apps=pre_state.apps, plan=full_plan)
+    emit_pre_migrate_signal(0, False, release.alias, stdout=None, apps=pre_state.apps, plan=full_plan)
     try:
-        post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
+        if one_transaction:
+            with transaction.atomic(using=release.alias):
+                post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
+                with connections[release.alias].cursor() as cursor:
+                    cursor.execute(OWN_WRITES_SQL)
+                    result.own_writes = {f"{s}.{t}": int(n) for s, t, n in cursor.fetchall()}
+        else:
+            post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
     except Exception as exc:
         result.error = exc
+        result.rolled_back = one_transaction
         return result
     post_state.clear_delayed_apps_cache()
-    emit_post_migrate_signal(0, False, alias, stdout=None, apps=post_state.apps, plan=full_plan)
+    emit_post_migrate_signal(0, False, release.alias, stdout=None, apps=post_state.apps, plan=full_plan)
     return result
 
 
@@ -105,30 +170,49 @@ def executor_with(alias: str, keys: list[MigrationKey]) -> MigrationExecutor:
     When a run applied the last migrations a squash replaces, a fresh loader sees the squash as
     applied and drops the replaced migrations from its graph; those are what we must unapply.
     """
-    ex = plan_mod.executor(alias)
+    ex = executor(alias)
     if any(key not in ex.loader.graph.nodes for key in keys):
         ex.loader = MigrationLoader(connections[alias], replace_migrations=False)
     return ex
 
 
-def irreversible(alias: str, keys: list[MigrationKey]) -> list[str]:
-    """The labels of the migrations among `keys` that cannot be unapplied."""
+def _reverse_problem(operation: Operation) -> str:
+    """Why undoing `operation` would not restore the data as it was, or ''."""
+    if isinstance(operation, RunPython) and operation.reverse_code in (None, RunPython.noop):
+        what = "a no-op reverse" if operation.reverse_code else "no reverse"
+        return f"RunPython({getattr(operation.code, '__name__', 'code')}) has {what}"
+    if isinstance(operation, RunSQL) and operation.reverse_sql is not None and (
+        operation.reverse_sql == RunSQL.noop or not str(operation.reverse_sql).strip()
+        or operation.reverse_sql in ([], ())
+    ):
+        return "RunSQL has an empty reverse_sql"
+    if not operation.reversible:
+        return f"{operation.describe()} is irreversible"
+    return ""
+
+
+def reverse_blockers(alias: str, keys: list[MigrationKey]) -> list[str]:
+    """The migrations among `keys` whose reverse operations would not restore the data, with why.
+
+    Django calls a RunPython with `RunPython.noop` reverse, or a RunSQL with an empty reverse,
+    reversible; undone that way the rows their forward code changed stay changed.
+    """
     nodes = executor_with(alias, keys).loader.graph.nodes
-    bad = []
+    found = []
     for key in keys:
-        migration = nodes[key]
-        if any(not op.reversible for op in migration.operations):
-            bad.append(f"{key[0]}.{key[1]}")
-    return bad
+        problems = [p for p in (_reverse_problem(op) for op in nodes[key].operations) if p]
+        if problems:
+            found.append(f"{key[0]}.{key[1]} ({problems[0]})")
+    return found
 
 
-def unapply(alias: str, keys: list[MigrationKey], progress: ProgressFn) -> RunResult:
+def unapply(alias: str, keys: list[MigrationKey], report: Report) -> RunResult:
     """Unapply exactly `keys` (migrations this run applied), newest first."""
     ex = executor_with(alias, keys)
     nodes = ex.loader.graph.nodes
     backwards_plan = [(nodes[key], True) for key in reversed(keys)]
     result = RunResult()
-    ex.progress_callback = _callback(len(backwards_plan), progress, result)
+    ex.progress_callback = _callback(len(backwards_plan), report, result, backwards=True)
     try:
         ex.migrate([], plan=backwards_plan)
     except Exception as exc:

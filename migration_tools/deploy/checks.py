@@ -11,7 +11,7 @@ from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
 from migration_tools.core.errors import OperationFailed, prog_name
-from migration_tools.deploy import plan
+from migration_tools.deploy.plan import Release
 
 
 @dataclass
@@ -20,9 +20,8 @@ class MigrationCheck:
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
-def unmigrated_changes(alias: str, ex: MigrationExecutor | None = None) -> dict[str, list[str]]:
+def unmigrated_changes(ex: MigrationExecutor) -> dict[str, list[str]]:
     """Model changes with no migration yet, per app: what makemigrations --check would report."""
-    ex = ex or plan.executor(alias)
     autodetector = MigrationAutodetector(
         ex.loader.project_state(),
         ProjectState.from_apps(apps),
@@ -35,12 +34,9 @@ def unmigrated_changes(alias: str, ex: MigrationExecutor | None = None) -> dict[
     }
 
 
-def run(alias: str) -> MigrationCheck:
-    ex = plan.executor(alias)
-    plan.check_conflicts(ex)
-    result = MigrationCheck(pending=[(m.app_label, m.name) for m in plan.pending(ex)])
-    result.missing = unmigrated_changes(alias, ex)
-    return result
+def run(release: Release) -> MigrationCheck:
+    """What check-migrations reports of a prepared release."""
+    return MigrationCheck(pending=release.pending_keys, missing=unmigrated_changes(release.executor))
 
 
 def missing_error(missing: dict[str, list[str]]) -> OperationFailed:

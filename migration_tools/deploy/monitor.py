@@ -9,15 +9,13 @@ Each sample is one line in `<out_dir>/performance.log`, starting exactly as the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,132 +25,15 @@ import psycopg
 from migration_tools.core import audit
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
-from migration_tools.core.redact import redact
-from migration_tools.pg import db
+from migration_tools.deploy import samples
 
 DEFAULT_INTERVAL = 5.0
 LOG_NAME = "performance.log"
-STATEMENT_TIMEOUT = "500ms"
-RECONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout is whole seconds
 CPU_WINDOW = 0.1  # the first sample's CPU figure covers at least this long
 JOIN_TIMEOUT = 10.0
-MB = 1024 * 1024
 
-# Client connections to the target database other than the monitor's own, and lock
-# requests those backends are waiting for. One statement, one round trip.
-DB_SAMPLE_SQL = """
-SELECT
-  (SELECT count(*) FROM pg_stat_activity
-    WHERE datname = current_database() AND backend_type = 'client backend'
-      AND pid <> pg_backend_pid()),
-  (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE NOT l.granted AND a.datname = current_database())
-"""
 
 log = logging.getLogger("migration_kit")
-
-
-@dataclass(frozen=True)
-class DbSample:
-    connections: int
-    lock_waits: int
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: datetime  # local time, as the seed's log lines show
-    cpu: float
-    mem: float
-    disk: float
-    read_bytes: int | None  # since the monitor started; None when the OS gives no I/O counters
-    write_bytes: int | None
-    db: DbSample | None  # None without params or when the database could not be sampled
-    db_expected: bool = False
-
-    def line(self) -> str:
-        text = (
-            f"[{self.at:%Y-%m-%d %H:%M:%S}] CPU: {self.cpu:.1f}%, MEM: {self.mem:.1f}%, "
-            f"DISK: {self.disk:.1f}%"
-        )
-        if self.db is not None:
-            text += f", DB_CONN: {self.db.connections}, LOCK_WAITS: {self.db.lock_waits}"
-        elif self.db_expected:
-            text += ", DB: unavailable"
-        if self.read_bytes is not None and self.write_bytes is not None:
-            text += f", READ: {self.read_bytes / MB:.1f}MB, WRITE: {self.write_bytes / MB:.1f}MB"
-        return text
-
-
-def _io_totals() -> tuple[int, int] | None:
-    counters = psutil.disk_io_counters()
-    return None if counters is None else (int(counters.read_bytes), int(counters.write_bytes))
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-class _DbProbe:
-    """The monitor's own connection: opened lazily, one reconnect attempt per sample after a loss."""
-
-    def __init__(self, params: ConnParams) -> None:
-        self.params = params
-        self.conn: psycopg.Connection[Any] | None = None
-        self.ever_connected = False
-
-    def sample(self) -> DbSample:
-        if self.conn is None or self.conn.closed:
-            self.conn = db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT)
-            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
-            self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
-            self.ever_connected = True
-        try:
-            row = self.conn.execute(DB_SAMPLE_SQL).fetchone()
-        except psycopg.Error:
-            self.close()
-            raise
-        assert row is not None
-        return DbSample(int(row[0]), int(row[1]))
-
-    def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self.conn.close()
-            self.conn = None
-
-
-class _Faults:
-    """Log each kind of failure once when it starts and once (INFO) when it clears."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active: set[str] = set()
-        self._messages: list[str] = []
-
-    @property
-    def messages(self) -> list[str]:
-        with self._lock:
-            return list(self._messages)
-
-    def fail(self, kind: str, message: str) -> None:
-        text = redact(message)
-        with self._lock:
-            if kind in self.active:
-                return
-            self.active.add(kind)
-            self._messages.append(text)
-        log.warning("monitor: %s", text)
-
-    def clear(self, kind: str, message: str) -> None:
-        with self._lock:
-            if kind not in self.active:
-                return
-            self.active.discard(kind)
-        log.info("monitor: %s", message)
 
 
 class MigrationMonitor:
@@ -173,12 +54,12 @@ class MigrationMonitor:
         self.interval = float(interval)
         self.echo = echo
         self.report_path: Path | None = None
-        self._probe = _DbProbe(params) if params is not None else None
-        self._faults = _Faults()
+        self._probe = samples.DbProbe(params) if params is not None else None
+        self._faults = samples.Faults()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._samples: list[Sample] = []
+        self._samples: list[samples.Sample] = []
         self._migrations: list[dict[str, Any]] = []
         self._outcome = "unknown"
         self._report: dict[str, Any] | None = None
@@ -186,7 +67,7 @@ class MigrationMonitor:
         self._io_start: tuple[int, int] | None = None
         self._errors_start = self._warnings_start = 0
         self._started_mono = time.monotonic()
-        self._started_at = _utc_now()
+        self._started_at = samples.utc_now()
         self._finished_mono: float | None = None
         self._finished_at: datetime | None = None
         self._begin()
@@ -218,7 +99,7 @@ class MigrationMonitor:
         if self._probe is not None and (thread is None or not thread.is_alive()):
             self._probe.close()
         self._finished_mono = time.monotonic()
-        self._finished_at = _utc_now()
+        self._finished_at = samples.utc_now()
         report = self.get_performance_report()
         try:
             self.report_path = self._write_report(report)
@@ -231,14 +112,14 @@ class MigrationMonitor:
     def get_performance_report(self) -> dict[str, Any]:
         """The report so far; works while the monitor runs."""
         with self._lock:
-            samples = list(self._samples)
+            taken = list(self._samples)
             migrations = [dict(m) for m in self._migrations]
             outcome = self._outcome
         warnings = self._faults.messages
-        cpu = [s.cpu for s in samples]
-        mem = [s.mem for s in samples]
-        dbs = [s.db for s in samples if s.db is not None]
-        last_io = next((s for s in reversed(samples) if s.read_bytes is not None), None)
+        cpu = [s.cpu for s in taken]
+        mem = [s.mem for s in taken]
+        dbs = [s.db for s in taken if s.db is not None]
+        last_io = next((s for s in reversed(taken) if s.read_bytes is not None), None)
         end = self._finished_mono if self._finished_mono is not None else time.monotonic()
         errors, warns = self._logged_counts()
         return {
@@ -253,12 +134,12 @@ class MigrationMonitor:
             "disk_read_bytes": last_io.read_bytes if last_io else None,
             "disk_write_bytes": last_io.write_bytes if last_io else None,
             "peak_lock_waits": max(d.lock_waits for d in dbs) if dbs else None,
-            "samples": len(samples),
+            "samples": len(taken),
             "interval_seconds": self.interval,
             "migrations": migrations,
             "outcome": outcome,
-            "started_at": _iso(self._started_at),
-            "finished_at": _iso(self._finished_at),
+            "started_at": samples.iso(self._started_at),
+            "finished_at": samples.iso(self._finished_at),
             "monitor_warnings": warnings,
         }
 
@@ -276,13 +157,13 @@ class MigrationMonitor:
         """Baselines: CPU counters for this thread, disk I/O, the logged-record counts, the clock."""
         psutil.cpu_percent(interval=None)
         try:
-            self._io_start = _io_totals()
+            self._io_start = samples.io_totals()
         except (psutil.Error, OSError):
             self._io_start = None
         self._errors_start = audit.counter.errors
         self._warnings_start = audit.counter.warnings
         self._started_mono = time.monotonic()
-        self._started_at = _utc_now()
+        self._started_at = samples.utc_now()
 
     def _run(self) -> None:
         psutil.cpu_percent(interval=None)  # cpu_percent keeps its baseline per thread
@@ -309,12 +190,12 @@ class MigrationMonitor:
         finally:
             self.sample_cpu_seconds.append(time.thread_time() - started)
 
-    def _take_sample(self) -> Sample | None:
+    def _take_sample(self) -> samples.Sample | None:
         try:
             cpu = psutil.cpu_percent(interval=None)
             mem = psutil.virtual_memory().percent
             disk = psutil.disk_usage(str(self.out_dir)).percent
-            io_now = _io_totals()
+            io_now = samples.io_totals()
         except (psutil.Error, OSError) as exc:
             self._faults.fail("system", f"cannot read system figures (psutil): {exc}")
             return None
@@ -323,7 +204,7 @@ class MigrationMonitor:
         if io_now is not None and self._io_start is not None:
             read = max(0, io_now[0] - self._io_start[0])
             write = max(0, io_now[1] - self._io_start[1])
-        return Sample(
+        return samples.Sample(
             at=datetime.now(),
             cpu=float(cpu),
             mem=float(mem),
@@ -334,7 +215,7 @@ class MigrationMonitor:
             db_expected=self._probe is not None,
         )
 
-    def _db_sample(self) -> DbSample | None:
+    def _db_sample(self) -> samples.DbSample | None:
         if self._probe is None:
             return None
         had_connection = self._probe.ever_connected
@@ -348,7 +229,7 @@ class MigrationMonitor:
         self._faults.clear("db", "monitoring connection restored")
         return result
 
-    def _publish(self, sample: Sample) -> None:
+    def _publish(self, sample: samples.Sample) -> None:
         line = sample.line()
         try:
             self._append_line(line)
@@ -383,7 +264,7 @@ class MigrationMonitor:
 
     def _write_report(self, report: dict[str, Any]) -> Path:
         self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = (self._finished_at or _utc_now()).strftime("%Y%m%d_%H%M%S")
+        stamp = (self._finished_at or samples.utc_now()).strftime("%Y%m%d_%H%M%S")
         data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
         for attempt in range(100):
             suffix = f"_{attempt}" if attempt else ""

@@ -1,4 +1,4 @@
-"""The migration plan Django's executor would run, read with Django's own loader."""
+"""The release to run: Django's own loader and executor, validated once, before anything changes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from django.db import connections
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
+from django.db.migrations.recorder import MigrationRecorder
 
 from migration_tools.core.errors import OperationFailed, prog_name
+
+MigrationKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,20 @@ class AppState:
     app: str
     applied: int
     pending: int
+
+
+@dataclass
+class Release:
+    """The executor that will apply the release, what it will apply, and what was applied before."""
+
+    alias: str
+    executor: MigrationExecutor
+    pending: list[Migration]
+    applied_before: set[MigrationKey]
+
+    @property
+    def pending_keys(self) -> list[MigrationKey]:
+        return [(m.app_label, m.name) for m in self.pending]
 
 
 def executor(alias: str) -> MigrationExecutor:
@@ -47,7 +64,14 @@ def check_conflicts(ex: MigrationExecutor) -> None:
         )
 
 
-def forward_targets(ex: MigrationExecutor) -> list[tuple[str, str]]:
+def prepare(alias: str) -> Release:
+    """Load the graph once, check the history and conflicts once, and list what will run."""
+    ex = executor(alias)
+    check_conflicts(ex)
+    return Release(alias, ex, pending(ex), applied_set(alias))
+
+
+def forward_targets(ex: MigrationExecutor) -> list[MigrationKey]:
     return list(ex.loader.graph.leaf_nodes())
 
 
@@ -67,19 +91,11 @@ def per_app(ex: MigrationExecutor) -> list[AppState]:
     applied = {key for key in ex.loader.applied_migrations if key in graph_nodes}
     todo = {(m.app_label, m.name) for m in pending(ex)}
     apps = sorted({app for app, _ in ex.loader.graph.nodes})
-    states = []
-    for app in apps:
-        states.append(
-            AppState(
-                app,
-                sum(1 for key in applied if key[0] == app),
-                sum(1 for key in todo if key[0] == app),
-            )
-        )
-    return states
+    return [
+        AppState(app, sum(1 for key in applied if key[0] == app), sum(1 for key in todo if key[0] == app))
+        for app in apps
+    ]
 
 
-def applied_set(alias: str) -> set[tuple[str, str]]:
-    from django.db.migrations.recorder import MigrationRecorder
-
+def applied_set(alias: str) -> set[MigrationKey]:
     return set(MigrationRecorder(connections[alias]).applied_migrations())

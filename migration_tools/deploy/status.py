@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from migration_tools.backups import inventory
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import plan, preflight
 from migration_tools.pg import catalog, db, deploy_lock
@@ -25,17 +25,10 @@ class Status:
         return sum(a.pending for a in self.apps)
 
 
-def newest_backup(backups: Path) -> str:
-    """The newest backup by its metadata's creation time, as 'file (created)'."""
-    best: tuple[str, str] | None = None
-    for meta in backups.glob("*.json") if backups.is_dir() else []:
-        try:
-            created = str(json.loads(meta.read_text()).get("created_at", ""))
-        except (OSError, ValueError):
-            continue
-        if best is None or created > best[0]:
-            best = (created, meta.with_suffix(".sql").name)
-    return f"{best[1]} ({best[0]})" if best else "none"
+def newest_backup(backups: Path, database: str) -> str:
+    """The newest valid backup of this database, as 'file (created)'."""
+    entry = inventory.newest_valid(backups, database)
+    return f"{entry.dump.name} ({entry.meta.created_at})" if entry and entry.meta else "none"
 
 
 def disk_check(kit: Kit, checks: preflight.Preflight) -> None:
@@ -68,6 +61,6 @@ def collect(kit: Kit) -> Status:
         connection=kit.params.describe(),
         server_version=checks.server_version,
         apps=plan.per_app(ex),
-        newest_backup=newest_backup(kit.paths.backups),
+        newest_backup=newest_backup(kit.paths.backups, kit.params.dbname),
         checks=checks,
     )

@@ -119,3 +119,47 @@ def differences(
     problems = count_differences(expected_counts, snap.row_counts)
     applied = migration_differences(expected_applied, snap.applied)
     return [*problems, applied] if applied else problems
+
+
+# Rows inserted, updated and deleted per user table since the statistics were last reset. The
+# counters are cumulative across sessions and survive a rollback of the writer's transaction only
+# as far as PostgreSQL counts aborted writes too, so a difference means write activity, never less.
+WRITE_COUNTERS_SQL = (
+    "SELECT schemaname, relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+)
+OWN_WRITES_SQL = (
+    "SELECT schemaname, relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables "
+    "WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+)
+# Other sessions flush their counters at most once a second (PGSTAT_MIN_INTERVAL).
+STATS_FLUSH_DELAY_S = 1.2
+
+
+def write_counters(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Cumulative rows written per user table, keyed 'schema.table', as the statistics say now."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    return {table_key(s, t): int(n) for s, t, n in conn.execute(WRITE_COUNTERS_SQL).fetchall()}
+
+
+def own_writes(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Rows this connection's open transaction wrote per table (pg_stat_xact_user_tables)."""
+    return {table_key(s, t): int(n) for s, t, n in conn.execute(OWN_WRITES_SQL).fetchall()}
+
+
+def writes_since(before: dict[str, int], now: dict[str, int], own: dict[str, int]) -> dict[str, int] | None:
+    """Rows others wrote per table between two `write_counters` readings, minus `own`.
+
+    None when the counters went backwards (statistics reset, crash): then nobody can tell. Django's
+    migration table is left out: only a migration writes it, and the deploy lock allows one.
+    """
+    found: dict[str, int] = {}
+    for table, count in now.items():
+        if table.rpartition(".")[2] == MIGRATIONS_TABLE:
+            continue
+        start = before.get(table, 0)
+        if count < start:
+            return None
+        extra = count - start - own.get(table, 0)
+        if extra > 0:
+            found[table] = extra
+    return found

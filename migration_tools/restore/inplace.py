@@ -21,7 +21,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 import psycopg
@@ -29,6 +28,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from migration_tools.core.errors import KitError, OperationFailed, RolledBack
+from migration_tools.core.events import Report, step
 from migration_tools.pg import db, tools
 from migration_tools.pg.catalog import MIGRATIONS_TABLE, USER_TABLES_SQL
 from migration_tools.restore.verify import RestoreOutcome, analyze_and_compare
@@ -187,11 +187,12 @@ def _feed(pipe: IO[bytes], prelude: bytes, source: IO[bytes]) -> bool:
         source.close()
 
 
-def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutcome:
+def run(kit: Kit, plan: RollbackPlan, report: Report) -> RestoreOutcome:
     from migration_tools.backups import create as backup
 
     target = plan.database
-    say("Taking a pre-rollback safety backup (the role may not create databases: restoring in place)")
+    report(step("Taking a pre-rollback safety backup (the role may not create databases: "
+                "restoring in place)"))
     safety = backup.create_backup(kit, "pre-rollback")
     kit.log.info("pre-rollback safety backup %s", safety.dump.name)
     undo = f"python rollback_manager.py rollback {safety.dump.name} --yes"
@@ -203,10 +204,10 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             f"BEGIN;\nSET LOCAL lock_timeout = '{LOCK_TIMEOUT}';\n"
             + "".join(f"{statement};\n" for statement in drops)
         )
-        say(
+        report(step(
             f"Restoring {plan.dump.name} in place in one transaction "
             f"(dropping {len(drops)} object(s) the backup replaces)"
-        )
+        ))
         run_transaction(kit, prelude, ["--no-owner", "--file=-", str(plan.dump)], epilogue)
     except (KitError, psycopg.Error) as exc:
         what = exc.message if isinstance(exc, KitError) else str(exc).strip().splitlines()[0]
@@ -217,7 +218,8 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             "fix the cause (stop the application if it holds locks; tables of other roles must be "
             "dropped by their owner), then run the rollback again",
         ) from exc
-    say(f"ANALYZE '{target}' and verify its row counts and applied migrations against the metadata")
+    report(step(f"ANALYZE '{target}' and verify its row counts and applied migrations "
+                "against the metadata"))
     check = analyze_and_compare(kit.params, target, plan.meta.row_counts, plan.meta.applied_migrations)
     if not check.ok:
         raise OperationFailed(

@@ -12,24 +12,24 @@ restore (read-only); `rollback_to()` acts on a plan. Two ways, chosen by what th
   what the role owns and restores the archive, checking the row counts and migrations
   before it commits (see restore.inplace).
 
-Nothing here prompts; the CLI asks for confirmation. The core reports steps through `progress`.
+Nothing here prompts; the CLI asks for confirmation. The core reports steps as events.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from migration_tools.core.errors import KitError
+from migration_tools.core.events import Report, quiet, step
 from migration_tools.core.runtime import Kit
 from migration_tools.pg import deploy_lock
 from migration_tools.restore import inplace, swap
 from migration_tools.restore.plan import RollbackPlan, plan
 
-Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class RollbackResult:
@@ -73,7 +73,7 @@ def rollback_to(
     *,
     reason: str,
     take_lock: bool = True,
-    progress: Progress | None = None,
+    report: Report = quiet,
     prepared: RollbackPlan | None = None,
 ) -> RollbackResult:
     """Replace the target database with the backup at dump_path; see the module docstring.
@@ -81,7 +81,6 @@ def rollback_to(
     Raises BadInput (nothing changed: invalid backup, wrong database), OperationFailed (the
     target was not touched) or RolledBack (the target was touched and put back).
     """
-    say = progress or (lambda _text: None)
     started = time.monotonic()
     with _maybe_lock(kit, take_lock):
         the_plan = prepared or plan(kit, Path(dump_path))
@@ -91,9 +90,9 @@ def rollback_to(
         )
         try:
             if the_plan.method == "swap":
-                outcome = swap.run(kit, the_plan, say)
+                outcome = swap.run(kit, the_plan, lambda text: report(step(text)))
             else:
-                outcome = inplace.run(kit, the_plan, say)
+                outcome = inplace.run(kit, the_plan, report)
         except KitError as exc:
             kit.log.error(
                 "rollback failed file=%s database=%s: %s [%s]",

@@ -23,17 +23,9 @@ def command(alias: str, deep: bool) -> None:
     deep = deep or backup.profile() == "enhanced"
     kit = runtime.start("backup", alias, apps=False)
 
-    def step(event: str, text: str) -> None:
-        if event == "live":
-            output.line(text)
-        elif event == "warn":
-            output.warn(text)
-        else:
-            output.mark("ok", text)
-
     output.line(f"Backing up {kit.params.describe()} (reason: manual{', deep validation' if deep else ''})")
     try:
-        result = backup.create_backup(kit, "manual", deep=deep, on_step=step)
+        result = backup.create_backup(kit, "manual", deep=deep, report=output.show)
     except KitError as exc:
         kit.log.error("backup outcome=failed %s", exc.message)
         raise

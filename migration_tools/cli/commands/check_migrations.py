@@ -13,11 +13,11 @@ from migration_tools.core import runtime
 @database_option
 def command(alias: str) -> None:
     """List pending migrations in plan order; fail on missing migrations or conflicts."""
-    from migration_tools.deploy import checks, preflight
+    from migration_tools.deploy import checks, plan, preflight
 
     kit = runtime.start("check-migrations", alias)
     preflight.run(kit.params, need_tools=False)
-    result = checks.run(alias)
+    result = checks.run(plan.prepare(alias))
     if result.pending:
         output.line(f"Pending migrations ({len(result.pending)}), in plan order:")
         for index, (app, name) in enumerate(result.pending, 1):

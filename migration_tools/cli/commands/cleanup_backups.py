@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
-from migration_tools.backups import catalog
+from migration_tools.backups import retention
 from migration_tools.cli import output
 from migration_tools.cli.commands.list_backups import created_text
 from migration_tools.cli.options import database_option
@@ -29,7 +31,7 @@ from migration_tools.core.sizes import human_size
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing.")
 @database_option
 def command(keep: int | None, older_than: float | None, dry_run: bool, alias: str) -> None:
-    """Remove old valid backups beyond retention and leftovers of interrupted backups."""
+    """Remove old valid backups beyond retention (per database) and leftovers of interrupted backups."""
     kit = runtime.start("cleanup-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "cleanup-backups"):
         keep = kit.settings.retention if keep is None else keep
@@ -39,11 +41,10 @@ def command(keep: int | None, older_than: float | None, dry_run: bool, alias: st
                 f"--keep {keep} would leave no backup (the newest valid backup is never removed)",
                 "pass --keep 1 or more",
             )
-        if older_than is not None and older_than < 0:
-            raise BadInput(
-                "older-than-invalid", f"--older-than {older_than:g} is negative", "pass 0 or more days"
-            )
-        plan = catalog.plan_cleanup(
+        if older_than is not None and not (math.isfinite(older_than) and older_than >= 0):
+            what = "is negative" if older_than < 0 else "is not a number of days"
+            raise BadInput("older-than-invalid", f"--older-than {older_than:g} {what}", "pass 0 or more days")
+        plan = retention.plan_cleanup(
             kit.paths.backups, kit.paths.rollback_scripts, keep=keep, older_than_days=older_than
         )
         verb = "Would remove" if dry_run else "Removing"
@@ -57,7 +58,8 @@ def command(keep: int | None, older_than: float | None, dry_run: bool, alias: st
             output.warn(
                 f"kept invalid backup {entry.dump.name} ({entry.reason}); inspect it or delete it by hand"
             )
-        newest = plan.keep[0].dump.name if plan.keep else "none"
+        mine = [e for e in plan.keep if e.meta is not None and e.meta.database == kit.params.dbname]
+        newest = mine[0].dump.name if mine else "none"
         summary = (
             f"{len(plan.remove)} backup(s) and {len(plan.leftovers)} leftover file(s); "
             f"keeping {len(plan.keep)} valid backup(s), newest {newest}"
@@ -66,7 +68,7 @@ def command(keep: int | None, older_than: float | None, dry_run: bool, alias: st
             kit.log.info("cleanup-backups outcome=ok dry-run would remove %s", summary)
             output.verdict(True, f"dry run: would remove {summary}; nothing was changed")
             return
-        removed = catalog.apply_cleanup(plan, kit.paths.rollback_scripts)
+        removed = retention.apply_cleanup(plan, kit.paths.rollback_scripts)
         for path in removed:
             kit.log.info("cleanup-backups removed %s", path)
         kit.log.info("cleanup-backups outcome=ok removed %s", summary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import catalog
+from migration_tools.backups import inventory
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
 from migration_tools.cli.restoring import act, require_confirmation_channel
@@ -15,11 +15,17 @@ from migration_tools.core.runtime import Kit
 from migration_tools.pg import deploy_lock
 from migration_tools.restore import plan as rollback_plan
 
+EMERGENCY_REASONS = ("pre-migrate", "manual")
+
 
 def newest_valid_plan(kit: Kit) -> rollback_plan.RollbackPlan:
-    """The plan for the newest backup of this database that validates; names what it skips."""
+    """The plan for the newest backup of this database, taken before a release or by the operator,
+    that validates; names what it skips. Safety backups a rollback took of the state it replaced
+    are never chosen here (they hold the state being escaped): they can be restored by name."""
     skipped: list[str] = []
-    for entry in catalog.list_backups(kit.paths.backups):
+    for entry in inventory.list_backups(kit.paths.backups, kit.params.dbname):
+        if entry.meta is not None and entry.meta.reason not in EMERGENCY_REASONS:
+            continue
         if entry.valid:  # shallow checks passed: now the full read and the database
             meta, problem = rollback_plan.backup_problem(kit, entry.dump)
         else:

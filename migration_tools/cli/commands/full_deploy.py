@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from migration_tools.cli import output
-from migration_tools.cli.migrating import migrate_options, print_progress
-from migration_tools.cli.options import database_option, monitor_options
+from migration_tools.cli.migrating import migrate_options
+from migration_tools.cli.options import commit_each_option, database_option, monitor_options
 from migration_tools.core import runtime
 
 if TYPE_CHECKING:
@@ -19,16 +19,17 @@ if TYPE_CHECKING:
 @click.command("full-deploy")
 @database_option
 @monitor_options
-def command(alias: str, monitor: bool, interval: float) -> None:
+@commit_each_option
+def command(alias: str, monitor: bool, interval: float, commit_each: bool) -> None:
     """Pre-flight, check-migrations, backup, migrate, verify-data, check --deploy, then a summary."""
     from migration_tools.deploy import pipeline
 
     kit = runtime.start("full-deploy", alias)
-    options = migrate_options(monitor, interval, backup=False)
-    report = pipeline.new_report()
+    options = migrate_options(monitor, interval, backup=False, commit_each=commit_each)
+    report = pipeline.DeployReport()
     started = time.monotonic()
     try:
-        pipeline.full_deploy(kit, options, output.line, print_progress, report)
+        pipeline.full_deploy(kit, options, output.show, report)
     finally:
         print_summary(kit, report, time.monotonic() - started)
 

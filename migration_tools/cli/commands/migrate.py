@@ -7,8 +7,8 @@ import time
 import click
 
 from migration_tools.cli import output
-from migration_tools.cli.migrating import migrate_options, print_progress
-from migration_tools.cli.options import database_option, monitor_options
+from migration_tools.cli.migrating import migrate_options
+from migration_tools.cli.options import commit_each_option, database_option, monitor_options
 from migration_tools.core import runtime
 
 
@@ -17,9 +17,11 @@ from migration_tools.core import runtime
 @monitor_options
 @click.option("--no-backup", is_flag=True, help="Skip the pre-migrate backup.")
 @click.option("--no-auto-rollback", is_flag=True, help="On failure, leave this run's migrations applied.")
+@commit_each_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and each migration's SQL; apply nothing.")
 def command(
-    alias: str, monitor: bool, interval: float, no_backup: bool, no_auto_rollback: bool, dry_run: bool
+    alias: str, monitor: bool, interval: float, no_backup: bool, no_auto_rollback: bool, commit_each: bool,
+    dry_run: bool,
 ) -> None:
     """Back up, apply the pending migrations with progress, undo this run's migrations on failure."""
     from migration_tools.deploy import migrate, preflight
@@ -27,12 +29,13 @@ def command(
     kit = runtime.start("migrate", alias)
     preflight.run(kit.params, need_tools=not (dry_run or no_backup))
     if dry_run:
-        count = migrate.dry_run(alias, output.line)
+        count = migrate.dry_run(alias, output.show)
         output.verdict(True, f"dry run: would apply {count} migration(s); nothing was changed")
         return
-    options = migrate_options(monitor, interval, backup=not no_backup, auto_rollback=not no_auto_rollback)
+    options = migrate_options(monitor, interval, backup=not no_backup, auto_rollback=not no_auto_rollback,
+                              commit_each=commit_each)
     started = time.monotonic()
-    outcome = migrate.run(kit, options, output.line, print_progress, warn=output.warn)
+    outcome = migrate.run(kit, options, output.show)
     elapsed = time.monotonic() - started
     if outcome.report:
         output.line(f"Performance report: {outcome.report}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import catalog
+from migration_tools.backups import inventory
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
 from migration_tools.cli.restoring import act, require_confirmation_channel
 from migration_tools.cli.runner import audited
@@ -28,7 +28,7 @@ def command(filename: str, yes: bool, dry_run: bool, alias: str) -> None:
     """
     kit = runtime.start("rollback", alias, log_name="rollback", apps=False)
     with audited(kit, f"rollback {filename}"):
-        dump = catalog.resolve(filename, kit.paths.backups)
+        dump = inventory.resolve(filename, kit.paths.backups)
         require_confirmation_channel(yes, dry_run)
         with deploy_lock.hold(kit.params, "rollback"):
             plan = rollback_plan.plan(kit, dump)

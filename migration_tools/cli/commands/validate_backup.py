@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import catalog, validate
+from migration_tools.backups import inventory, validate
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
@@ -27,7 +27,7 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
     """Check a backup: metadata, SHA-256, table of contents; exit 0 valid, 1 invalid."""
     kit = runtime.start("validate-backup", alias, log_name="rollback", apps=False)
     with audited(kit, f"validate-backup {path}"):
-        dump = catalog.resolve(path, kit.paths.backups, anywhere=True)
+        dump = inventory.resolve(path, kit.paths.backups, anywhere=True)
         level = "deep" if deep else "full" if full else "shallow"
         output.line(f"Validating {dump} ({level}) ...")
         if deep:

@@ -1,0 +1,146 @@
+"""What the monitor samples and how a sample reads: the machine (psutil) and the database.
+
+The database side is the monitor's own connection, opened lazily and reopened after a loss;
+failures are logged once when they start and once when they clear (`Faults`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psutil
+import psycopg
+
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.redact import redact
+from migration_tools.pg import db
+
+log = logging.getLogger("migration_kit")
+
+STATEMENT_TIMEOUT = "500ms"
+
+
+RECONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout is whole seconds
+
+
+MB = 1024 * 1024
+
+
+# Client connections to the target database other than the monitor's own, and lock
+# requests those backends are waiting for. One statement, one round trip.
+DB_SAMPLE_SQL = """
+SELECT
+  (SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid()),
+  (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE NOT l.granted AND a.datname = current_database())
+"""
+
+
+@dataclass(frozen=True)
+class DbSample:
+    connections: int
+    lock_waits: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: datetime  # local time, as the seed's log lines show
+    cpu: float
+    mem: float
+    disk: float
+    read_bytes: int | None  # since the monitor started; None when the OS gives no I/O counters
+    write_bytes: int | None
+    db: DbSample | None  # None without params or when the database could not be sampled
+    db_expected: bool = False
+
+    def line(self) -> str:
+        text = (
+            f"[{self.at:%Y-%m-%d %H:%M:%S}] CPU: {self.cpu:.1f}%, MEM: {self.mem:.1f}%, "
+            f"DISK: {self.disk:.1f}%"
+        )
+        if self.db is not None:
+            text += f", DB_CONN: {self.db.connections}, LOCK_WAITS: {self.db.lock_waits}"
+        elif self.db_expected:
+            text += ", DB: unavailable"
+        if self.read_bytes is not None and self.write_bytes is not None:
+            text += f", READ: {self.read_bytes / MB:.1f}MB, WRITE: {self.write_bytes / MB:.1f}MB"
+        return text
+
+
+def io_totals() -> tuple[int, int] | None:
+    counters = psutil.disk_io_counters()
+    return None if counters is None else (int(counters.read_bytes), int(counters.write_bytes))
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class DbProbe:
+    """The monitor's own connection: opened lazily, one reconnect attempt per sample after a loss."""
+
+    def __init__(self, params: ConnParams) -> None:
+        self.params = params
+        self.conn: psycopg.Connection[Any] | None = None
+        self.ever_connected = False
+
+    def sample(self) -> DbSample:
+        if self.conn is None or self.conn.closed:
+            self.conn = db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT)
+            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+            self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
+            self.ever_connected = True
+        try:
+            row = self.conn.execute(DB_SAMPLE_SQL).fetchone()
+        except psycopg.Error:
+            self.close()
+            raise
+        assert row is not None
+        return DbSample(int(row[0]), int(row[1]))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = None
+
+
+class Faults:
+    """Log each kind of failure once when it starts and once (INFO) when it clears."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active: set[str] = set()
+        self._messages: list[str] = []
+
+    @property
+    def messages(self) -> list[str]:
+        with self._lock:
+            return list(self._messages)
+
+    def fail(self, kind: str, message: str) -> None:
+        text = redact(message)
+        with self._lock:
+            if kind in self.active:
+                return
+            self.active.add(kind)
+            self._messages.append(text)
+        log.warning("monitor: %s", text)
+
+    def clear(self, kind: str, message: str) -> None:
+        with self._lock:
+            if kind not in self.active:
+                return
+            self.active.discard(kind)
+        log.info("monitor: %s", message)
