@@ -6,6 +6,7 @@ demo's own pending migrations (and its 0001) were applied in the same run.
 
 import os
 import socket
+from pathlib import Path
 
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.pg import deploy_lock
@@ -142,6 +143,11 @@ def test_verify_data_finds_orphaned_rows_and_fails(demo_db: Database):
     assert "Orphan security events: 3" in result.stdout.splitlines()
     assert "✗ security.SecurityEvent.user: 3 row(s) with no parent" in result.stdout.splitlines()
     assert result.stdout.splitlines()[-1] == "FAILED: data integrity check failed"
+    assert result.stderr == (
+        "production_migrate.sh: data integrity check failed: 3 orphaned row(s), 0 invalid index(es); the "
+        "lines above (or --json) name the tables; fix the data, then run production_migrate.sh verify-data "
+        "[verify-data-failed]\n"
+    )
     as_json = demo_db.script("verify-data", "--json")
     assert '"orphan_total": 3' in as_json.stdout
 
@@ -284,3 +290,40 @@ def test_writes_by_the_application_since_the_backup_stop_the_automatic_restore(d
     # Nothing lost: every row the application committed is there.
     assert demo_db.scalar("SELECT count(*) FROM security_securityevent") == events_before + len(inserted)
     assert ("medguard_notifications", "0003_purge_expired_notifications") in demo_db.applied()
+
+
+def make_orphans(db: Database, rows: int) -> None:
+    """Orphans that exist before the release: a foreign key without its constraint, as a bulk load
+    with triggers off leaves."""
+    with db.connect() as conn:
+        name = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'security_securityevent'::regclass "
+            "AND contype = 'f'"
+        ).fetchone()[0]
+        conn.execute(f'ALTER TABLE security_securityevent DROP CONSTRAINT "{name}"')
+        conn.execute("UPDATE security_securityevent SET user_id = 999999 WHERE id IN "
+                     f"(SELECT id FROM security_securityevent ORDER BY id LIMIT {rows})")
+
+
+def test_full_deploy_does_not_undo_a_release_for_problems_that_were_there_before_it(demo_db: Database):
+    make_orphans(demo_db, 3)
+    result = demo_db.script("full-deploy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    [verify_line] = [line for line in lines if " verify-data " in line]
+    assert "orphans 3 before, 3 after; invalid indexes 0 before, 0 after" in verify_line
+    assert lines[-1] == "OK: deployed"
+    assert ("users", "0003_user_timezone") in demo_db.applied()
+
+
+def test_a_failed_monitored_run_still_names_its_performance_report(demo_db: Database):
+    result = demo_db.script("migrate", "--no-backup", "--monitor", "--interval", "0.2", env=FAILING)
+    assert result.returncode == 3, result.stdout + result.stderr
+    [line] = [ln for ln in result.stdout.splitlines() if ln.startswith("Performance report: ")]
+    report = line.split(": ", 1)[1]
+    assert report.startswith(f"{demo_db.workdir}/migration_monitoring/report_")
+    assert '"outcome": "rolled-back"' in Path(report).read_text()
+    deploy = demo_db.script("full-deploy", "--monitor", "--interval", "0.2", env=FAILING)
+    assert deploy.returncode == 3
+    [summary] = [ln for ln in deploy.stdout.splitlines() if ln.startswith("Performance report: ")][-1:]
+    assert summary.startswith(f"Performance report: {demo_db.workdir}/migration_monitoring/report_")

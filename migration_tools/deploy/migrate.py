@@ -101,12 +101,15 @@ def run(
     *,
     release: Release | None = None,
     backup_path: Path | None = None,
+    outcome: MigrateOutcome | None = None,
 ) -> MigrateOutcome:
     """Apply the release under the deploy lock. Raises RolledBack (exit 3) or OperationFailed.
 
     `release` and `backup_path` are given by full-deploy, which prepared and backed up already.
+    `outcome` is filled as the run goes, so a caller can read it after a failure too.
     """
-    outcome = MigrateOutcome(backup=backup_path)
+    outcome = outcome or MigrateOutcome()
+    outcome.backup = outcome.backup or backup_path
     with deploy_lock.hold(kit.params, "migrate"):
         if release is None:
             release = plan.prepare(kit.alias)
@@ -136,6 +139,7 @@ def run(
                 monitor.set_outcome(outcome.outcome)
         if monitor is not None:
             outcome.report = monitor.report_path
+            report(step(f"Performance report: {outcome.report or 'not written (see the warnings)'}"))
         if result.error is not None:
             failed = ".".join(result.failed) if result.failed else "a migration"
             applied = 0 if result.rolled_back else len(result.done)

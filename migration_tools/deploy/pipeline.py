@@ -50,19 +50,23 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
                   lambda checked: f"PostgreSQL {checked.server_version}")
             release = _step(summary, "check-migrations", lambda: check_release(kit),
                             lambda found: f"{len(found.pending)} pending")
+            baseline = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias)
             outcome = MigrateOutcome()
             if release.pending:
                 summary.backup = _step(
                     summary, "backup", lambda: migrate.take_backup(kit, options, report), _name
                 )
-                outcome = _step(
-                    summary, "migrate",
-                    lambda: migrate.run(kit, options, report, release=release, backup_path=summary.backup),
-                    lambda o: f"{len(o.applied)} applied",
-                )
-                summary.report = outcome.report
+                try:
+                    _step(
+                        summary, "migrate",
+                        lambda: migrate.run(kit, options, report, release=release,
+                                            backup_path=summary.backup, outcome=outcome),
+                        lambda o: f"{len(o.applied)} applied",
+                    )
+                finally:
+                    summary.report = outcome.report
             try:
-                _step(summary, "verify-data", lambda: verify(kit), lambda i: i)
+                _step(summary, "verify-data", lambda: verify(kit, baseline), lambda i: i)
                 _step(summary, "check --deploy", deploy_checks, lambda w: w)
             except Exception as exc:
                 if outcome.applied:
@@ -106,16 +110,19 @@ def check_release(kit: Kit) -> plan.Release:
     return release
 
 
-def verify(kit: Kit) -> str:
-    integrity = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias)
-    if not integrity.ok:
+def verify(kit: Kit, baseline: verify_data.IntegrityReport) -> str:
+    """verify-data after migrating, failing only on problems the release brought: a problem that
+    was already there before it is reported, not undone for."""
+    after = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias)
+    new = verify_data.new_problems(baseline, after)
+    figures = (f"orphans {baseline.orphan_total} before, {after.orphan_total} after; "
+               f"invalid indexes {len(baseline.invalid_indexes)} before, {len(after.invalid_indexes)} after")
+    if new:
         raise OperationFailed(
-            "verify-data",
-            f"data integrity check failed: {integrity.orphan_total} orphaned row(s), "
-            f"{len(integrity.invalid_indexes)} invalid index(es)",
+            "verify-data", f"the release brought new data problems: {'; '.join(new[:3])} ({figures})",
             f"run {prog_name()} verify-data for the details",
         )
-    return f"{len(integrity.counts)} models, 0 orphans, {integrity.duplicate_total} potential duplicates"
+    return f"{len(after.counts)} models, {figures}, {after.duplicate_total} potential duplicates"
 
 
 def deploy_checks() -> str:

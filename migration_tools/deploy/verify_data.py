@@ -177,3 +177,15 @@ def orphans_by_model(report: IntegrityReport) -> dict[str, int]:
     for o in report.orphans:
         totals[o.model] = totals.get(o.model, 0) + o.rows
     return totals
+
+
+def new_problems(before: IntegrityReport, after: IntegrityReport) -> list[str]:
+    """Problems in `after` that `before` did not have: more orphans on a relation, a new invalid index."""
+    was = {(o.model, o.field): o.rows for o in before.orphans}
+    found = [
+        f"{o.model}.{o.field}: {o.rows - was.get((o.model, o.field), 0):,} new orphaned row(s)"
+        for o in after.orphans
+        if o.rows > was.get((o.model, o.field), 0)
+    ]
+    found += [f"invalid index {name}" for name in after.invalid_indexes if name not in before.invalid_indexes]
+    return found

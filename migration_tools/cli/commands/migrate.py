@@ -37,8 +37,6 @@ def command(
     started = time.monotonic()
     outcome = migrate.run(kit, options, output.show)
     elapsed = time.monotonic() - started
-    if outcome.report:
-        output.line(f"Performance report: {outcome.report}")
     kit.log.info("migrate done applied=%d in %.1fs", len(outcome.applied), elapsed)
     if outcome.applied:
         output.verdict(True, f"applied {len(outcome.applied)} migration(s) in {elapsed:.1f}s")

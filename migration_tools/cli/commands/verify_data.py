@@ -9,7 +9,7 @@ import click
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option, json_option
 from migration_tools.core import runtime
-from migration_tools.core.errors import EXIT_FAILED
+from migration_tools.core.errors import OperationFailed, prog_name
 
 
 @click.command("verify-data")
@@ -44,4 +44,9 @@ def command(alias: str, as_json: bool) -> None:
         output.line(f"Invalid indexes: {', '.join(report.invalid_indexes) or 'none'}")
         output.verdict(report.ok, "data integrity verified" if report.ok else "data integrity check failed")
     if not report.ok:
-        raise SystemExit(EXIT_FAILED)
+        raise OperationFailed(
+            "verify-data-failed",
+            f"data integrity check failed: {report.orphan_total:,} orphaned row(s), "
+            f"{len(report.invalid_indexes)} invalid index(es)",
+            f"the lines above (or --json) name the tables; fix the data, then run {prog_name()} verify-data",
+        )
