@@ -5,6 +5,7 @@ The executor never prints: it calls `progress_callback`, which we turn into migr
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class RunResult:
     failed: MigrationKey | None = None
     error: BaseException | None = None
     rolled_back: bool = False
+    failed_at: float = 0.0  # time.monotonic() when the failure surfaced, before any rollback
     own_writes: dict[str, int] = field(default_factory=dict)
     own_writes_known: bool = True
 
@@ -146,17 +148,23 @@ def apply_pending(release: Release, report: Report, *, one_transaction: bool) ->
         ex.progress_callback = tell
     pre_state = ex._create_project_state(with_applied_migrations=True)
     emit_pre_migrate_signal(0, False, release.alias, stdout=None, apps=pre_state.apps, plan=full_plan)
+    whole_run = transaction.atomic(using=release.alias) if one_transaction else contextlib.nullcontext()
     try:
-        if one_transaction:
-            with transaction.atomic(using=release.alias):
-                post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
+        whole_run.__enter__()
+        try:
+            post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
+            if one_transaction:
                 with connections[release.alias].cursor() as cursor:
                     cursor.execute(OWN_WRITES_SQL)
                     result.own_writes = {f"{s}.{t}": int(n) for s, t, n in cursor.fetchall()}
-        else:
-            post_state = ex.migrate(targets, plan=full_plan, state=pre_state.clone())
+        except Exception as exc:
+            result.failed_at = time.monotonic()
+            whole_run.__exit__(type(exc), exc, exc.__traceback__)  # one transaction: ROLLBACK here
+            raise
+        whole_run.__exit__(None, None, None)
     except Exception as exc:
         result.error = exc
+        result.failed_at = result.failed_at or time.monotonic()
         result.rolled_back = one_transaction
         return result
     post_state.clear_delayed_apps_cache()

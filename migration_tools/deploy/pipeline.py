@@ -150,7 +150,7 @@ def undo_after(
 ) -> None:
     """A step after migrate failed: undo this run's migrations by the rules of `migrate`, then say so."""
     result = apply.RunResult(done=outcome.applied, own_writes=outcome.own_writes,
-                             own_writes_known=outcome.own_writes_known)
+                             own_writes_known=outcome.own_writes_known, failed_at=time.monotonic())
     undone = undo.undo_run(kit, result, release.applied_before, summary.backup, report)
     migrate.raise_for(f"full-deploy failed after migrating ({exc})", undone, len(outcome.applied),
                       summary.backup, "full-deploy")

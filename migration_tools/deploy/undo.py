@@ -45,14 +45,14 @@ def undo_run(
     if result.rolled_back or not result.keys:
         how = ("the whole plan ran in one transaction: PostgreSQL rolled it back" if result.rolled_back
                else "nothing of this run was applied before the failure")
-        return _checked(kit, before, how, report)
+        return _checked(kit, before, how, report, result.failed_at)
     blockers = apply.reverse_blockers(kit.alias, result.keys)
     if not blockers:
         report(step(f"Undoing this run's {len(result.keys)} migration(s) with their reverse operations ..."))
         undone = apply.unapply(kit.alias, result.keys, report)
         if undone.error is not None:
             return _failed(kit, report, f"a reverse migration failed: {undone.error}")
-        return _checked(kit, before, "reverse migrations", report)
+        return _checked(kit, before, "reverse migrations", report, result.failed_at)
     report(step(f"Reverse operations would not restore the data: {', '.join(blockers)}"))
     if backup is None:
         return _failed(kit, report, "there is no pre-migrate backup to restore")
@@ -68,7 +68,7 @@ def undo_run(
         rollback_to(kit, backup, reason="the run failed", take_lock=False, report=report)
     except Exception as exc:
         return _failed(kit, report, f"restoring {backup.name} failed: {exc}")
-    return _checked(kit, before, f"restoring {backup.name}", report)
+    return _checked(kit, before, f"restoring {backup.name}", report, result.failed_at)
 
 
 def others_wrote_since(kit: Kit, backup: Path, result: apply.RunResult) -> tuple[dict[str, int], str]:
@@ -87,12 +87,13 @@ def others_wrote_since(kit: Kit, backup: Path, result: apply.RunResult) -> tuple
     return others, ""
 
 
-def _checked(kit: Kit, before: set[MigrationKey], how: str, report: Report) -> UndoOutcome:
+def _checked(kit: Kit, before: set[MigrationKey], how: str, report: Report, failed_at: float) -> UndoOutcome:
     for conn in connections.all():
         conn.close()
     if plan.applied_set(kit.alias) != before:
         return _failed(kit, report, f"after {how} the applied migrations differ from those before the run")
-    kit.log.info("rolled back (%s); applied migrations equal those before the run", how)
+    kit.log.info("rolled back (%s) %.3fs after the failure; applied migrations equal those before the run",
+                 how, time.monotonic() - failed_at)
     report(step(f"Rolled back ({how}): the applied migrations equal those before the run."))
     return UndoOutcome(ROLLED_BACK, how=how)
 
