@@ -24,24 +24,19 @@ import psutil
 import pytest
 
 from migration_tools.backups import create as backup_mod
-from migration_tools.backups import metadata
-from migration_tools.core.djangoenv import ConnParams
-from migration_tools.pg import deploy_lock
+from migration_tools.backups import dumping, metadata
+from migration_tools.core.sizes import human_size
 from tests.support import (
     REPO,
     Database,
     backup_files,
     databases,
     execute,
-    flip_bytes,
     listing,
     stderr_last,
     take_backup,
     wait_for,
 )
-
-SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
-
 
 # -- helpers shared with test_backup_validate.py and test_backup_catalog.py ---------------
 
@@ -197,108 +192,6 @@ def test_a_second_backup_in_the_same_second_gets_a_suffix(tmp_path: Path):
         os.close(names.lock_fd)
 
 
-# -- the rollback script --------------------------------------------------------------------
-
-
-def test_rollback_script_restores_exactly_that_backup_and_keeps_the_old_database(demo_db: Database):
-    take_backup(demo_db)
-    dump, _, script = backup_files(demo_db)
-    text = script.read_text()
-    assert text.startswith("#!/usr/bin/env bash\n") and "\nset -euo pipefail\n" in text
-    assert demo_db.server.password not in text
-    check = subprocess.run([str(SHELLCHECK), str(script)], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stdout
-    execute(demo_db, "DELETE FROM medications_doselog WHERE id % 2 = 0")
-    execute(demo_db, "CREATE TABLE created_after_backup (id int)")
-    before = demo_db.scalar("SELECT count(*) FROM medications_doselog")
-    assert before < 3000
-
-    result = demo_db.run([str(script), "--yes"])
-    try:
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines()[-1] == (
-            f"OK: restored {dump.name} into {demo_db.name} on 127.0.0.1:{demo_db.server.port}"
-        )
-        assert demo_db.scalar("SELECT count(*) FROM medications_doselog") == 3000
-        assert demo_db.scalar("SELECT to_regclass('created_after_backup')") is None
-        (old,) = databases(demo_db, f"{demo_db.name}_rb_old_")
-        with demo_db.connect(old) as conn:
-            assert conn.execute("SELECT count(*) FROM medications_doselog").fetchone()[0] == before
-        assert databases(demo_db, f"{demo_db.name}_rb_new_") == []
-    finally:
-        with demo_db.connect("postgres") as conn:
-            for name in databases(demo_db, f"{demo_db.name}_rb_"):
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def test_rollback_script_refuses_without_a_terminal_and_on_a_checksum_mismatch(demo_db: Database):
-    take_backup(demo_db)
-    dump, _, script = backup_files(demo_db)
-    result = demo_db.run([str(script)])
-    assert result.returncode == 2
-    assert (
-        stderr_last(result)
-        == f"{script.name}: no terminal to confirm on; run {script.name} --yes to restore without asking"
-    )
-    flip_bytes(dump)
-    result = demo_db.run([str(script), "--yes"])
-    assert result.returncode == 1
-    assert stderr_last(result) == (
-        f"{script.name}: the SHA-256 of {dump.name} does not match the one recorded at backup time "
-        "(the file is corrupted or was changed); nothing was restored; pick another backup"
-    )
-    assert databases(demo_db, f"{demo_db.name}_rb_") == []
-    result = demo_db.run([str(script), "--yes"], env={"DB_PASSWORD": ""})
-    assert result.returncode == 2
-    assert stderr_last(result) == (
-        f"{script.name}: missing environment variable(s): DB_PASSWORD; "
-        f"export them, then run {script.name} again"
-    )
-
-
-def test_rollback_script_and_the_kit_share_the_deploy_lock(demo_db: Database, tmp_path: Path):
-    take_backup(demo_db)
-    _, _, script = backup_files(demo_db)
-    params = ConnParams(demo_db.name, "postgres", "127.0.0.1", demo_db.server.port, demo_db.server.password)
-    before = demo_db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
-    with deploy_lock.hold(params, "migrate"):
-        refused = demo_db.run([str(script), "--yes"])
-    assert refused.returncode == 1
-    assert stderr_last(refused) == (
-        f"{script.name}: another migration or rollback is running on database '{demo_db.name}' (it holds "
-        f"the deploy lock); wait for it to finish, then run {script.name} again; nothing was restored"
-    )
-    assert demo_db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()") == before
-    # The other way round: a pg_restore that waits keeps the script (and its lock) alive.
-    gate = tmp_path / "gate"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    real = shutil.which("pg_restore")
-    (bin_dir / "pg_restore").write_text(
-        f"#!/usr/bin/env bash\nwhile [ ! -e '{gate}' ]; do sleep 0.05; done\nexec '{real}' \"$@\"\n"
-    )
-    (bin_dir / "pg_restore").chmod(0o755)
-    env = demo_db.env | {"PATH": f"{bin_dir}:{demo_db.env['PATH']}"}
-    running = subprocess.Popen([str(script), "--yes"], env=env, cwd=demo_db.workdir, text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        holder = f"migration_kit:lock {script.name}%"
-        wait_for(lambda: demo_db.query(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s", (holder,)
-        ), "the script to take the deploy lock")
-        migrate = demo_db.script("migrate", "--no-backup")
-        assert migrate.returncode == 1
-        expected = f"running on database '{demo_db.name}' ({script.name} pid="
-        assert expected in migrate.stderr
-    finally:
-        gate.touch()
-        _, err = running.communicate(timeout=120)
-        with demo_db.connect("postgres") as conn:
-            for name in databases(demo_db, f"{demo_db.name}_rb_"):
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    assert running.returncode == 0, err
-
-
 # -- faults ---------------------------------------------------------------------------------
 
 
@@ -424,10 +317,10 @@ def test_a_backup_that_obviously_cannot_fit_is_refused_before_dumping(demo_db: D
     size = int(demo_db.scalar("SELECT pg_database_size(current_database())"))
     result, files = _in_tmpfs(demo_db, "1m")
     assert result.returncode == 1, result.stdout + result.stderr
-    need = backup_mod.human_size(backup_mod.needed_space(size))
+    need = human_size(dumping.needed_space(size))
     assert stderr_last(result) == (
         f"migration_tools: not enough free space in {demo_db.workdir}/backups: 1.0 MiB free, a backup of "
-        f"database '{demo_db.name}' ({backup_mod.human_size(size)}) needs at least {need}; free some space "
+        f"database '{demo_db.name}' ({human_size(size)}) needs at least {need}; free some space "
         "or remove old backups (python rollback_manager.py cleanup-backups), then run migration_tools "
         "backup [disk-space]"
     )
@@ -471,14 +364,18 @@ def test_wrong_password_and_missing_database_change_nothing(demo_db: Database):
 def test_unknown_option_is_refused_before_anything_runs(demo_db: Database):
     result = demo_db.script("backup", "--compress", "6")
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == "production_migrate.sh: unknown option '--compress'"
+    assert result.stderr.splitlines()[0] == (
+        "production_migrate.sh: unknown option '--compress'; run 'production_migrate.sh backup --help' "
+        "for the options [usage]"
+    )
     assert not (demo_db.workdir / "backups").exists()
 
 
 @pytest.mark.parametrize("reason", ["pre-migrate", "pre-rollback"])
 def test_create_backup_records_the_callers_reason(demo_db: Database, reason: str):
     code = (
-        "import sys; from migration_tools.core import runtime; from migration_tools.backups import create as backup; "
+        "import sys; from migration_tools.core import runtime; "
+        "from migration_tools.backups import create as backup; "
         "kit = runtime.start('backup'); r = backup.create_backup(kit, sys.argv[1]); print(r.meta)"
     )
     result = demo_db.run([sys.executable, "-c", code, reason])

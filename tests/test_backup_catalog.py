@@ -63,7 +63,9 @@ def test_list_backups_is_newest_first_by_metadata_time_and_flags_invalid_ones(sh
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"Backups of database '{shelf.name}' in {shelf.workdir}/backups, newest first:"
-    assert lines[1].split() == ["File", "Created", "(UTC)", "Size", "Database", "Reason", "Migrations", "Valid"]
+    assert lines[1].split() == [
+        "File", "Created", "(UTC)", "Size", "Database", "Reason", "Migrations", "Valid"
+    ]
     rows = [line.split()[0] for line in lines[2:-1]]
     assert rows == [
         "medguard_backup_20200101_000000.sql",

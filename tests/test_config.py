@@ -1,6 +1,11 @@
 from pathlib import Path
 
-from migration_tools.core.config import REQUIRED_ENV_VARS, KitSettings, Paths, missing_env_vars
+import pytest
+
+from migration_tools.core.config import REQUIRED_ENV_VARS, KitSettings, Paths, missing_env_vars, require_env
+from migration_tools.core.errors import EXIT_USAGE, BadInput
+
+FULL_ENV = {name: "x" for name in REQUIRED_ENV_VARS} | {"DB_PORT": "5432"}
 
 
 def test_missing_env_vars_names_each_missing_variable_in_order():
@@ -9,6 +14,34 @@ def test_missing_env_vars_names_each_missing_variable_in_order():
     del env["DB_PASSWORD"]
     env["DB_HOST"] = ""
     assert missing_env_vars(env) == ["DB_PASSWORD", "DB_HOST"]
+
+
+def test_require_env_is_the_one_rule_missing_variables_refused_with_exit_2(monkeypatch):
+    monkeypatch.setenv("PM_PROG", "production_migrate.sh")
+    require_env(FULL_ENV)
+    with pytest.raises(BadInput) as caught:
+        require_env({k: v for k, v in FULL_ENV.items() if k not in ("DJANGO_SETTINGS_MODULE", "DB_PORT")})
+    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.line() == (
+        "production_migrate.sh: missing environment variable(s): DJANGO_SETTINGS_MODULE DB_PORT; "
+        "export them (see README, Configuration), then run production_migrate.sh status [env-missing]"
+    )
+
+
+@pytest.mark.parametrize("port", ["fivefour", "54 32", "-1", "0", "65536", "5432x", "٥٤٣٢"])
+def test_require_env_refuses_a_db_port_that_is_not_a_port_number(monkeypatch, port: str):
+    monkeypatch.setenv("PM_PROG", "production_migrate.sh")
+    with pytest.raises(BadInput) as caught:
+        require_env(FULL_ENV | {"DB_PORT": port})
+    assert caught.value.line() == (
+        f"production_migrate.sh: DB_PORT '{port}' is not a port number; fix DB_PORT, then run "
+        "production_migrate.sh status [env-port]"
+    )
+
+
+@pytest.mark.parametrize("port", ["1", "5432", "65535"])
+def test_require_env_accepts_every_port_number(port: str):
+    require_env(FULL_ENV | {"DB_PORT": port})
 
 
 def test_kit_settings_defaults_when_the_project_configures_nothing():

@@ -1,8 +1,18 @@
-"""status, check-migrations and migrate against a real copy of the demo database."""
+"""status, check-migrations and migrate against a real copy of the demo database; the shell
+scripts' gate and the core's refusals (variables, click's usage errors), which need no database."""
 
+import getpass
+import os
+import re
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.support import Database
+import click
+
+from migration_tools.cli.main import main_group
+from tests.support import REPO, Database
 
 PENDING = {
     ("users", "0003_user_timezone"),
@@ -87,3 +97,114 @@ def test_missing_database_and_stopped_port_get_their_own_messages(demo_db: Datab
     down = demo_db.script("status", env={"DB_PORT": "1"})
     assert down.returncode == 1
     assert "cannot connect to PostgreSQL at 127.0.0.1:1 (server down or wrong port)" in down.stderr
+
+
+# -- the shell scripts' gate and the core's refusals: no database needed ------------------------
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 (INFO|WARNING|ERROR) \[[a-z-]+\] user=\S+ .*")
+ENV_HINT = "export them (see README, Configuration), then run {prog} status [env-missing]"
+
+
+def test_status_logs_in_utc_with_the_offset(demo_db: Database):
+    assert demo_db.script("status").returncode == 0
+    lines = (demo_db.workdir / "migration.log").read_text().splitlines()
+    assert lines and all(LOG_LINE.fullmatch(line) for line in lines), lines
+
+
+def _env_without(tmp_path: Path, *names: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DJANGO_", "PM_"))}
+    env |= {"DJANGO_SETTINGS_MODULE": "medguard_backend.settings.production", "DB_NAME": "n", "DB_USER": "u",
+            "DB_PASSWORD": "p", "DB_HOST": "127.0.0.1", "DB_PORT": "5432", "PM_WORKDIR": str(tmp_path),
+            "PYTHONPATH": str(REPO), "DJANGO_PROJECT_DIR": str(REPO / "example")}
+    for name in names:
+        del env[name]
+    return env
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, cwd=REPO,
+                          stdin=subprocess.DEVNULL, timeout=60)
+
+
+def test_the_core_started_directly_refuses_missing_variables_like_the_scripts(tmp_path: Path):
+    env = _env_without(tmp_path, "DB_PORT", "DB_HOST")
+    core = [sys.executable, "-m", "migration_tools", "status"]
+    manager = [sys.executable, str(REPO / "rollback_manager.py"), "list-backups"]
+    for argv, prog in ((core, "migration_tools"), (manager, "rollback_manager.py")):
+        result = _run(argv, env)
+        assert result.returncode == 2
+        assert result.stderr == (f"{prog}: missing environment variable(s): DB_HOST DB_PORT; "
+                                 f"{ENV_HINT.format(prog=prog)}\n")
+    log = (tmp_path / "migration.log").read_text()
+    assert LOG_LINE.fullmatch(log.splitlines()[-1]) and "[status]" in log and "DB_HOST DB_PORT" in log
+    bad_port = _run([sys.executable, "-m", "migration_tools", "check-migrations"],
+                    _env_without(tmp_path) | {"DB_PORT": "54x2"})
+    assert bad_port.returncode == 2
+    assert bad_port.stderr == ("migration_tools: DB_PORT '54x2' is not a port number; fix DB_PORT, then run "
+                               "migration_tools status [env-port]\n")
+
+
+def test_clicks_usage_errors_get_the_kits_line_then_the_usage(tmp_path: Path):
+    env = _env_without(tmp_path)
+    core = _run([sys.executable, "-m", "migration_tools", "migrate", "--force"], env)
+    assert core.returncode == 2
+    assert core.stderr.splitlines() == [
+        "migration_tools: unknown option '--force'; run 'python -m migration_tools migrate --help' for the "
+        "options [usage]",
+        "Usage: python -m migration_tools migrate [OPTIONS]",
+    ]
+    manager = _run([sys.executable, str(REPO / "rollback_manager.py"), "cleanup-backups", "--keep"], env)
+    assert manager.returncode == 2
+    assert manager.stderr.splitlines()[0] == (
+        "rollback_manager.py: option '--keep' needs a value; "
+        "run 'rollback_manager.py cleanup-backups --help' for the options [usage]"
+    )
+    unknown = _run([sys.executable, "-m", "migration_tools", "deploy"], env)
+    assert unknown.stderr.splitlines()[0] == (
+        "migration_tools: unknown command 'deploy'; "
+        "run 'python -m migration_tools --help' for the commands [usage]"
+    )
+    assert not (tmp_path / "migration.log").exists()
+
+
+def test_the_gate_parses_with_the_click_commands_and_names_the_script(monkeypatch, capsys, tmp_path: Path):
+    from migration_tools.cli import gate
+
+    monkeypatch.setenv("PM_PROG", "production_migrate.sh")
+    monkeypatch.setenv("PM_WORKDIR", str(tmp_path))
+    for name, value in _env_without(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    assert gate.main(["check", "migrate", "--no-backup", "--interval", "0.5", "--dry-run"]) == 0
+    assert gate.main(["check", "backup", "--deep", "--database=default"]) == 0
+    assert capsys.readouterr().err == ""
+    assert gate.main(["check", "verify-data", "--jsn"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "production_migrate.sh: unknown option '--jsn' (did you mean '--json'?); run "
+        "'production_migrate.sh verify-data --help' for the options [usage]",
+        "Usage: production_migrate.sh verify-data [--database ALIAS] [--json]",
+    ]
+    monkeypatch.delenv("DB_PASSWORD")
+    assert gate.main(["check", "status"]) == 2
+    assert capsys.readouterr().err == (
+        "production_migrate.sh: missing environment variable(s): DB_PASSWORD; "
+        f"{ENV_HINT.format(prog='production_migrate.sh')}\n"
+    )
+    assert "ERROR [status]" in (tmp_path / "migration.log").read_text()
+    assert gate.main(["help"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    ctx = click.Context(main_group)
+    for name in main_group.list_commands(ctx):
+        summary = main_group.get_command(ctx, name).get_short_help_str(limit=200)
+        assert f"  {name:<18} {summary}" in listed
+    assert gate.main(["log", "WARNING", "backup", "from bash"]) == 0
+    assert (tmp_path / "migration.log").read_text().splitlines()[-1].endswith(" WARNING [backup] user="
+                                                                            f"{getpass.getuser()} from bash")
+
+
+def test_the_gate_imports_no_django():
+    probe = ("import sys; from migration_tools.cli import gate; "
+             "[gate.main(['help', name]) for name in gate._names()]; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'psutil', 'pglast'}))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=REPO)
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -228,12 +228,14 @@ def test_half_applied_squash_runs_the_replaced_migrations_and_the_runpython(
 def test_a_failure_is_undone_by_reverse_migrations_including_the_squash(other_db: Database, tmp_path: Path):
     project = copy_project(tmp_path)
     (project / "shipping" / "migrations" / "0003_fails.py").write_text(FAILING_MIGRATION)
-    result = other_db.script("migrate", "--no-backup", env={"DJANGO_PROJECT_DIR": str(project)})
+    result = other_db.script(
+        "migrate", "--no-backup", "--commit-each", env={"DJANGO_PROJECT_DIR": str(project)}
+    )
     assert result.returncode == 3, result.stderr
     assert result.stderr.splitlines() == [
-        "production_migrate.sh: migration shipping.0003_fails failed and the database was rolled back "
-        "to its state before this run; fix the migration, then run production_migrate.sh migrate again "
-        "(details in migration.log) [migrate-rolled-back]"
+        "production_migrate.sh: migration shipping.0003_fails failed; the database was rolled back "
+        "to its state before this run (reverse migrations); fix the cause, then run production_migrate.sh "
+        "migrate again (details in migration.log) [migrate-rolled-back]"
     ]
     lines = result.stdout.splitlines()
     assert any(
@@ -244,7 +246,7 @@ def test_a_failure_is_undone_by_reverse_migrations_including_the_squash(other_db
         re.fullmatch(r"  unapplied \[\d+/26\] catalog\.0001_squashed_0003_populate_sku in \d+\.\d\ds", line)
         for line in lines
     )
-    assert "Rolled back by reverse migrations: the applied migrations equal those before the run." in lines
+    assert "Rolled back (reverse migrations): the applied migrations equal those before the run." in lines
     assert other_db.applied() == set()
     assert public_tables(other_db) == ["django_migrations"]
 
@@ -256,7 +258,9 @@ def test_a_failure_after_completing_a_half_applied_squash_is_undone(other_db: Da
     before = other_db.applied()
     project = copy_project(tmp_path)
     (project / "shipping" / "migrations" / "0003_fails.py").write_text(FAILING_MIGRATION)
-    result = other_db.script("migrate", "--no-backup", env={"DJANGO_PROJECT_DIR": str(project)})
+    result = other_db.script(
+        "migrate", "--no-backup", "--commit-each", env={"DJANGO_PROJECT_DIR": str(project)}
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     assert any(line.startswith("  unapplied ") and line.split()[2] == "catalog.0003_populate_sku"
                for line in result.stdout.splitlines())

@@ -29,6 +29,7 @@ from migration_tools.backups import dumping, metadata, validate
 from migration_tools.backups import script as rollback_script
 from migration_tools.backups.deep import deep_check
 from migration_tools.backups.metadata import BackupMeta
+from migration_tools.core import signals
 from migration_tools.core.errors import BadInput, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, quiet
 from migration_tools.core.redact import redact
@@ -93,7 +94,24 @@ def _fail(error_id: str, message: str) -> OperationFailed:
 
 
 def create_backup(kit: Kit, reason: str, *, deep: bool = False, report: Report = quiet) -> BackupResult:
-    """Take one backup; raises KitError (BadInput before anything is written, else OperationFailed)."""
+    """Take one backup; raises KitError (BadInput before anything is written, else OperationFailed).
+
+    Interrupted (SIGINT, SIGTERM), it removes what it wrote (pg_dump is killed, a scratch database
+    dropped) and says so.
+    """
+    try:
+        return _create(kit, reason, deep=deep, report=report)
+    except KeyboardInterrupt as exc:
+        kit.log.error("backup interrupted by %s; nothing was kept", signals.describe(exc))
+        raise OperationFailed(
+            "backup-interrupted",
+            f"the backup was interrupted by {signals.describe(exc)}; nothing was kept (pg_dump was "
+            "stopped and its partial files removed)",
+            f"run {prog_name()} backup again when ready",
+        ) from exc
+
+
+def _create(kit: Kit, reason: str, *, deep: bool, report: Report) -> BackupResult:
     if reason not in metadata.REASONS:
         raise BadInput(
             "backup-reason",
@@ -147,10 +165,16 @@ def create_backup(kit: Kit, reason: str, *, deep: bool = False, report: Report =
             for text in check.warnings:
                 report(Event("warn", text))
                 kit.log.warning("backup %s", text)
-            if not check.ok:
+            if check.unavailable:
+                text = (f"deep validation could not run ({check.unavailable}); "
+                        "the backup is checked by its full read only")
+                report(Event("warn", text))
+                kit.log.warning("backup %s", text)
+            elif not check.ok:
                 raise _fail("backup-deep", f"deep validation failed: {check.reason}")
-            report(Event("ok", check.passed[-1]))
-            meta = _with_deep(meta)
+            else:
+                report(Event("ok", check.passed[-1]))
+                meta = _with_deep(meta)
         metadata.publish(names.partial, names.dump)
         rollback_script.write(meta, names.dump, names.script)
         report(Event("ok", f"rollback script: {_rel(names.script, kit.paths.root)}"))

@@ -11,45 +11,38 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 
-from migration_tools.pg import catalog, db
-from migration_tools.pg import tools
-from migration_tools.backups.metadata import BackupMeta
 from migration_tools.backups import validate
+from migration_tools.backups.metadata import BackupMeta
 from migration_tools.backups.validate import Validation
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
 from migration_tools.core.redact import redact
+from migration_tools.pg import catalog, database_shape, databases, db, tools
 
-MAINTENANCE_DB = "postgres"
 SCRATCH_PREFIX = "kitcheck_"
 RESTORE_JOBS = max(1, min(4, os.cpu_count() or 1))
 
 
-
 def scratch_name(database: str) -> str:
-    return f"{SCRATCH_PREFIX}{database[:40]}_{secrets.token_hex(4)}"
+    token = secrets.token_hex(4)
+    room = databases.MAX_IDENT_BYTES - len(SCRATCH_PREFIX) - 1 - len(token)
+    return f"{SCRATCH_PREFIX}{databases.clip_identifier(database, min(room, 40))}_{token}"
 
 
 def _admin_connect(params: ConnParams) -> psycopg.Connection[Any]:
-    try:
-        return db.connect(params, dbname=MAINTENANCE_DB, purpose="validate")
-    except KitError:
-        return db.connect(params, purpose="validate")
+    return databases.connect_maintenance(params, "validate")
 
 
 def _create_scratch(conn: psycopg.Connection[Any], name: str, like: str) -> None:
-    row = conn.execute(
-        "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = %s",
-        (like,),
-    ).fetchone()
-    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
-    if row:
-        query = query + sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-            sql.Literal(row[0]), sql.Literal(row[1]), sql.Literal(row[2])
-        )
-    conn.execute(query)
+    """A database shaped like `like` (database_shape.create_like), or a plain one from template0
+    when this server has no database of that name."""
+    if databases.exists(conn, like):
+        database_shape.create_like(conn, name, like)
+    else:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
 
 
 def drop_scratch(params: ConnParams, name: str) -> str:
@@ -73,10 +66,15 @@ def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
             with _admin_connect(params) as conn:
                 _create_scratch(conn, name, meta.database)
                 created = True
-        except psycopg.Error as exc:
-            result.reason = (
-                f"cannot create a scratch database for the test restore: {redact(str(exc)).strip()}"
+        except pg_errors.InsufficientPrivilege:
+            result.unavailable = (
+                f"role '{params.user}' may not create databases (CREATEDB), so no scratch database "
+                "for a test restore"
             )
+            return result
+        except (KitError, psycopg.Error) as exc:
+            text = exc.message if isinstance(exc, KitError) else redact(str(exc)).strip()
+            result.unavailable = f"no scratch database for a test restore: {text}"
             return result
         restore = tools.run_tool(
             "pg_restore",

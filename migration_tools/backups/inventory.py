@@ -14,7 +14,6 @@ from pathlib import Path
 
 from migration_tools.backups import metadata, validate
 from migration_tools.backups.metadata import BackupMeta
-from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import BadInput
 
 

@@ -32,6 +32,7 @@ class Validation:
     meta: BackupMeta | None
     passed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unavailable: str = ""  # why a deep check could not run (then ok says nothing about it)
 
 
 @dataclass(frozen=True)

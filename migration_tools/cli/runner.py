@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 
 import click
 
-from migration_tools.core.errors import EXIT_FAILED, EXIT_USAGE, KitError, prog_name
+from migration_tools.cli.usage_errors import usage_failure
+from migration_tools.core import signals
+from migration_tools.core.errors import EXIT_FAILED, EXIT_USAGE, KitError, OperationFailed, prog_name
 from migration_tools.core.redact import redact
 from migration_tools.core.runtime import Kit
 
@@ -31,6 +34,17 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands_table)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """A command that did not turn an interruption into its own line gets this one."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise OperationFailed(
+                "interrupted",
+                f"interrupted by {signals.describe(exc)} before the command finished",
+                f"run {_status_command()} to see where the database stands",
+            ) from exc
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = self.commands_table.get(cmd_name)
         if module is None:
@@ -42,25 +56,34 @@ class LazyGroup(click.Group):
 
 def run_group(group: click.Group, argv: Sequence[str] | None = None) -> int:
     """Invoke `group`; returns the exit code instead of exiting, so tests can call it."""
+    args = list(argv) if argv is not None else None
+    with contextlib.suppress(ValueError):  # not the main thread (a test calling main())
+        signals.install()
     try:
-        result = group.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = group.main(args=args, standalone_mode=False)
     except KitError as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
-        exc.show()
+        # The kit's line, worded as the shell scripts word it, then click's usage line.
+        click.echo(usage_failure(exc, group, sys.argv[1:] if args is None else args), err=True)
         return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(redact(f"{prog_name()}: {exc.format_message()}; fix it, then run the command again "
+                          "[click-error]"), err=True)
+        return exc.exit_code
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        click.echo(f"{prog_name()}: interrupted before the command finished; see the log file for where "
+                   "it stopped, then run the command again [interrupted]", err=True)
         return EXIT_FAILED
     except Exception as exc:
         # A bug or an unforeseen fault: one redacted line for the operator, the traceback in the log.
         logging.getLogger("migration_kit").exception("unexpected error")
         click.echo(
             redact(f"{prog_name()}: unexpected error: {type(exc).__name__}: {exc}; "
-                   "the traceback is in the log file [internal]"),
+                   f"the traceback is in {_log_file()} [internal]"),
             err=True,
         )
         return EXIT_FAILED
@@ -80,3 +103,17 @@ def audited(kit: Kit, what: str) -> Iterator[None]:
         kit.log.error("%s failed: %s", what, type(exc).__name__)
         raise
     kit.log.info("%s succeeded", what)
+
+
+def _log_file() -> str:
+    """The audit log the command writes to (where the traceback went)."""
+    for handler in logging.getLogger("migration_kit").handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return "the log file (none was opened)"
+
+
+def _status_command() -> str:
+    """`status` is a command of the shell scripts, not of rollback_manager.py."""
+    prog = prog_name()
+    return f"{prog} status" if prog.startswith("production_migrate") else "./production_migrate.sh status"

@@ -1,16 +1,25 @@
-"""The audit trail: migration.log and rollback.log, one redacted line per event, owner-only."""
+"""The audit trail: migration.log and rollback.log, one redacted line per event, owner-only.
+
+This module is the only writer of both files (the shell scripts log through
+`python -m migration_tools.cli.gate log`), so every line has the same shape and one clock:
+`2026-11-30T04:45:00+00:00 ERROR [status] user=deploy message` (UTC, with its offset).
+"""
 
 from __future__ import annotations
 
 import getpass
 import logging
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 from migration_tools.core.redact import redact
 
 
 class _RedactingFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="seconds")
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
@@ -53,10 +62,7 @@ def setup(log_path: Path, command: str) -> logging.Logger:
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     user = _os_user()
     file_handler.setFormatter(
-        _RedactingFormatter(
-            f"%(asctime)s %(levelname)s [{command}] user={user} %(message)s",
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
-        )
+        _RedactingFormatter(f"%(asctime)s %(levelname)s [{command}] user={user} %(message)s")
     )
     logger.addHandler(file_handler)
     logger.addHandler(counter)
@@ -72,3 +78,12 @@ def _os_user() -> str:
 
 def get() -> logging.Logger:
     return logging.getLogger("migration_kit")
+
+
+def record(log_path: Path, command: str, level: int, message: str) -> None:
+    """Write one line and close the file: for a process that only logs (the shell scripts' gate)."""
+    logger = setup(log_path, command)
+    logger.log(level, "%s", message)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()

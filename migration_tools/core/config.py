@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from migration_tools.core.errors import BadInput, prog_name
 
 REQUIRED_ENV_VARS = ("DJANGO_SETTINGS_MODULE", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT")
 DEFAULT_RETENTION = 7
 
 
-def missing_env_vars(environ: dict[str, str] | None = None) -> list[str]:
+def missing_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     return [name for name in REQUIRED_ENV_VARS if not env.get(name)]
+
+
+def require_env(environ: Mapping[str, str] | None = None) -> None:
+    """The one rule for the required variables: every one set, DB_PORT a port number.
+
+    Applied by the shell scripts' gate before the core starts and by `runtime.start`; raises
+    BadInput (exit 2) naming what is wrong and the fix.
+    """
+    env = os.environ if environ is None else environ
+    missing = missing_env_vars(env)
+    if missing:
+        raise BadInput(
+            "env-missing",
+            f"missing environment variable(s): {' '.join(missing)}",
+            f"export them (see README, Configuration), then run {prog_name()} status",
+        )
+    port = env["DB_PORT"]
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
+        raise BadInput(
+            "env-port",
+            f"DB_PORT '{port}' is not a port number",
+            f"fix DB_PORT, then run {prog_name()} status",
+        )
 
 
 @dataclass(frozen=True)

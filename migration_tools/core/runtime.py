@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from migration_tools.core import audit
-from migration_tools.core.config import KitSettings, Paths, kit_settings
+from migration_tools.core.config import KitSettings, Paths, kit_settings, require_env
 from migration_tools.core.djangoenv import ConnParams, conn_params, setup_django
 from migration_tools.core.redact import register_environment_secrets
 
@@ -26,6 +26,8 @@ def start(
 ) -> Kit:
     """Set up Django and the audit log for one command; raises KitError on bad configuration.
 
+    The required variables are checked first (config.require_env: exit 2 naming them), so the
+    core refuses exactly as the shell scripts do when it is started directly.
     `apps=False` reads the settings without loading the apps, for commands that need no models.
     """
     register_environment_secrets()
@@ -33,6 +35,7 @@ def start(
     log_path = paths.rollback_log if log_name == "rollback" else paths.migration_log
     log = audit.setup(log_path, command)
     try:
+        require_env()
         setup_django(populate_apps=apps)
         params = conn_params(alias)
         settings = kit_settings()

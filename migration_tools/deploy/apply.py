@@ -157,12 +157,12 @@ def apply_pending(release: Release, report: Report, *, one_transaction: bool) ->
                 with connections[release.alias].cursor() as cursor:
                     cursor.execute(OWN_WRITES_SQL)
                     result.own_writes = {f"{s}.{t}": int(n) for s, t, n in cursor.fetchall()}
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             result.failed_at = time.monotonic()
             whole_run.__exit__(type(exc), exc, exc.__traceback__)  # one transaction: ROLLBACK here
             raise
         whole_run.__exit__(None, None, None)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         result.error = exc
         result.failed_at = result.failed_at or time.monotonic()
         result.rolled_back = one_transaction

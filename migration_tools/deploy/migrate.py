@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migration_tools.core import signals
 from migration_tools.core.errors import OperationFailed, RolledBack, prog_name
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
-from migration_tools.deploy import apply, plan, undo
+from migration_tools.deploy import apply, plan, run_state, undo
 from migration_tools.deploy.plan import Release
 from migration_tools.pg import deploy_lock
 
@@ -116,6 +117,9 @@ def run(
             warn_unmigrated(kit, release, report)
         if not release.pending:
             return outcome
+        earlier = run_state.unfinished(kit, release.applied_before)
+        if earlier is not None:
+            report(Event("warn", earlier.describe()))
         if outcome.backup is None and options.backup:
             outcome.backup = take_backup(kit, options, report)
         with _monitoring(kit, options, report) as monitor:
@@ -123,7 +127,9 @@ def run(
             if options.one_transaction and not one_transaction:
                 report(Event("warn", "the plan holds a non-atomic migration: "
                                      "each migration commits on its own"))
-            result = apply.apply_pending(release, report, one_transaction=one_transaction)
+            planned = [f"{m.app_label}.{m.name}" for m in release.pending]
+            tracker = run_state.Tracker(kit, kit.command, planned, outcome.backup, one_transaction)
+            result = apply.apply_pending(release, tracker.follow(report), one_transaction=one_transaction)
             if not result.rolled_back:
                 outcome.applied = result.done
                 outcome.own_writes, outcome.own_writes_known = result.own_writes, result.own_writes_known
@@ -135,15 +141,15 @@ def run(
             if result.error is not None:
                 undone = _recover(kit, options, result, release, outcome.backup, report)
                 outcome.outcome = undone.outcome if undone else "failed"
+            if result.error is None or (undone is not None and undone.outcome == undo.ROLLED_BACK):
+                tracker.done()
             if monitor is not None:
                 monitor.set_outcome(outcome.outcome)
         if monitor is not None:
             outcome.report = monitor.report_path
             report(step(f"Performance report: {outcome.report or 'not written (see the warnings)'}"))
         if result.error is not None:
-            failed = ".".join(result.failed) if result.failed else "a migration"
-            applied = 0 if result.rolled_back else len(result.done)
-            raise_for(f"migration {failed} failed", undone, applied, outcome.backup, "migrate")
+            raise_for(failure_text(result), undone, result, outcome.backup, "migrate")
     return outcome
 
 
@@ -153,18 +159,31 @@ def _recover(
 ) -> undo.UndoOutcome | None:
     """Undo what this run applied, unless told not to (None)."""
     failed = ".".join(result.failed) if result.failed else "unknown migration"
-    kit.log.error("migration %s failed: %s", failed, result.error)
-    report(Event("fail", f"FAILED: {failed}: {result.error}"))
+    if isinstance(result.error, KeyboardInterrupt):
+        kit.log.error("interrupted by %s during %s", signals.describe(result.error), failed)
+        report(Event("fail", f"INTERRUPTED by {signals.describe(result.error)} during {failed}"))
+    else:
+        kit.log.error("migration %s failed: %s", failed, result.error)
+        report(Event("fail", f"FAILED: {failed}: {result.error}"))
     if not options.auto_rollback and not result.rolled_back:
         kit.log.warning("automatic rollback disabled; %d migration(s) of this run stay applied",
                         len(result.done))
         return None
-    return undo.undo_run(kit, result, release.applied_before, backup, report)
+    with signals.shielded(lambda text: report(Event("warn", text))):
+        return undo.undo_run(kit, result, release.applied_before, backup, report)
 
 
-def raise_for(what: str, undone: undo.UndoOutcome | None, applied: int, backup: Path | None,
+def failure_text(result: apply.RunResult) -> str:
+    failed = ".".join(result.failed) if result.failed else "a migration"
+    if isinstance(result.error, KeyboardInterrupt):
+        return f"interrupted by {signals.describe(result.error)} during migration {failed}"
+    return f"migration {failed} failed"
+
+
+def raise_for(what: str, undone: undo.UndoOutcome | None, result: apply.RunResult, backup: Path | None,
               command: str) -> None:
     """The one error a failed run ends with: rolled back (exit 3), kept, or half-migrated (exit 1)."""
+    applied = 0 if result.rolled_back else len(result.done)
     restore_cmd = (
         f"python rollback_manager.py rollback {backup.name} --yes" if backup
         else "python rollback_manager.py emergency-rollback"
@@ -179,7 +198,8 @@ def raise_for(what: str, undone: undo.UndoOutcome | None, applied: int, backup: 
         raise RolledBack(
             f"{command}-rolled-back",
             f"{what}; the database was rolled back to its state before this run ({undone.how})",
-            f"fix the cause, then run {prog_name()} {command} again (details in migration.log)",
+            (f"run {prog_name()} {command} again when ready" if what.startswith("interrupted")
+             else f"fix the cause, then run {prog_name()} {command} again (details in migration.log)"),
         )
     if undone.outcome == undo.KEPT:
         detail = undone.reason or "other sessions wrote since the backup: " + ", ".join(
@@ -191,8 +211,18 @@ def raise_for(what: str, undone: undo.UndoOutcome | None, applied: int, backup: 
             f"NOT restored, because {detail}; nothing was discarded",
             f"to restore it anyway, discarding those writes: {restore_cmd}",
         )
+    if result.rolled_back:
+        raise OperationFailed(
+            "undo-unchecked",
+            f"{what} and the database could not be reached afterwards ({undone.reason}); the plan ran in "
+            "one transaction that was never committed, so PostgreSQL discards it: no migration of this "
+            "run is applied",
+            f"once the server answers, check with {prog_name()} status",
+        )
+    labels = ", ".join(step.label for step in result.done) or "none"
     raise OperationFailed(
         "rollback-failed",
-        f"{what.upper()} AND UNDOING IT FAILED ({undone.reason}): the database may be half-migrated",
+        f"{what.upper()} AND UNDOING IT FAILED ({undone.reason}): the database is half-migrated; "
+        f"this run applied {applied} migration(s): {labels}",
         f"restore the pre-migrate backup now: {restore_cmd}",
     )

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from migration_tools.core import signals
 from migration_tools.core.errors import KitError, OperationFailed, prog_name
-from migration_tools.core.events import Report
+from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, checks, migrate, plan, preflight, undo, verify_data
 from migration_tools.deploy.migrate import MigrateOptions, MigrateOutcome
@@ -68,9 +69,10 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
             try:
                 _step(summary, "verify-data", lambda: verify(kit, baseline), lambda i: i)
                 _step(summary, "check --deploy", deploy_checks, lambda w: w)
-            except Exception as exc:
+            except (Exception, KeyboardInterrupt) as exc:
                 if outcome.applied:
-                    undo_after(kit, release, outcome, summary, report, exc)
+                    with signals.shielded(lambda text: report(Event("warn", text))):
+                        undo_after(kit, release, outcome, summary, report, exc)
                 raise
     except Exception:
         summary.verdict = "FAILED"
@@ -146,11 +148,12 @@ def deploy_checks() -> str:
 
 def undo_after(
     kit: Kit, release: plan.Release, outcome: MigrateOutcome, summary: DeployReport, report: Report,
-    exc: Exception,
+    exc: BaseException,
 ) -> None:
     """A step after migrate failed: undo this run's migrations by the rules of `migrate`, then say so."""
     result = apply.RunResult(done=outcome.applied, own_writes=outcome.own_writes,
                              own_writes_known=outcome.own_writes_known, failed_at=time.monotonic())
     undone = undo.undo_run(kit, result, release.applied_before, summary.backup, report)
-    migrate.raise_for(f"full-deploy failed after migrating ({exc})", undone, len(outcome.applied),
-                      summary.backup, "full-deploy")
+    cause = f"interrupted by {signals.describe(exc)}" if isinstance(exc, KeyboardInterrupt) else str(exc)
+    migrate.raise_for(f"full-deploy failed after migrating ({cause})", undone, result, summary.backup,
+                      "full-deploy")

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from migration_tools.core.config import missing_env_vars
+from migration_tools.core.config import require_env
 from migration_tools.core.djangoenv import ConnParams, django_version
 from migration_tools.core.errors import BadInput, prog_name
 from migration_tools.pg import db, tools
@@ -43,11 +43,8 @@ def in_virtualenv() -> bool:
 def run(params: ConnParams, *, need_tools: bool = True) -> Preflight:
     """Run every check; raises KitError for the ones that make going on pointless."""
     report = Preflight()
-    missing = missing_env_vars()
-    if missing:
-        report.add("environment", "warn", f"not set: {', '.join(missing)} (settings used as resolved)")
-    else:
-        report.add("environment", "ok", "DJANGO_SETTINGS_MODULE and DB_* set")
+    require_env()  # the same rule as the shell scripts: missing or malformed is exit 2
+    report.add("environment", "ok", "DJANGO_SETTINGS_MODULE and DB_* set")
     report.add("django", "ok", f"Django {django_version()}")
     if in_virtualenv():
         report.add("virtualenv", "ok", sys.prefix)

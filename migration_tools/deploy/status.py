@@ -8,7 +8,7 @@ from pathlib import Path
 
 from migration_tools.backups import inventory
 from migration_tools.core.runtime import Kit
-from migration_tools.deploy import plan, preflight
+from migration_tools.deploy import plan, preflight, run_state
 from migration_tools.pg import catalog, db, deploy_lock
 
 
@@ -56,6 +56,9 @@ def collect(kit: Kit) -> Status:
     checks = preflight.run(kit.params)
     disk_check(kit, checks)
     lock_check(kit, checks)
+    earlier = run_state.unfinished(kit, plan.applied_set(kit.alias))
+    if earlier is not None:
+        checks.add("unfinished run", "warn", earlier.describe())
     ex = plan.executor(kit.alias)
     return Status(
         connection=kit.params.describe(),

@@ -39,7 +39,20 @@ class UndoOutcome:
 def undo_run(
     kit: Kit, result: apply.RunResult, before: set[MigrationKey], backup: Path | None, report: Report
 ) -> UndoOutcome:
-    """Bring the database back to its state before the run, or say exactly why it was not."""
+    """Bring the database back to its state before the run, or say exactly why it was not.
+
+    A lost connection or a stopped server ends here too: the undo fails, and says why.
+    """
+    try:
+        return _undo(kit, result, before, backup, report)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return _failed(kit, report, f"{type(exc).__name__}: {first}")
+
+
+def _undo(
+    kit: Kit, result: apply.RunResult, before: set[MigrationKey], backup: Path | None, report: Report
+) -> UndoOutcome:
     for conn in connections.all():
         conn.close()
     if result.rolled_back or not result.keys:

@@ -1,17 +1,25 @@
 """Database-level operations of a rollback, run from the maintenance database.
 
-Create a database shaped like the target (encoding, locale, owner, ACL, settings), drop it,
-block and re-allow connections, end sessions, and swap two databases by renaming them,
-putting everything back when a step fails. None of this runs inside the target itself:
-PostgreSQL cannot rename the database a session is connected to.
+Name side databases, choose the maintenance database, drop a database, block and re-allow
+connections, end sessions, and swap two databases by renaming them, putting everything back
+when a step fails. None of this runs inside the target itself: PostgreSQL cannot rename the
+database a session is connected to. Creating a database shaped like the target is in
+pg.database_shape.
+
+The side-name rule and the maintenance-database policy below are the only ones: the
+standalone rollback script (backups/rollback_script.sh) is rendered from them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -21,13 +29,134 @@ from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.pg import db
 
-MAINTENANCE_DBS = ("postgres", "template1")
 MAX_IDENT_BYTES = 63
 SESSION_DEADLINE_S = 15.0
-# GUCs whose value is a list of identifiers: stored quoted, re-set element by element.
-LIST_GUCS = frozenset(
-    {"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries"}
+
+# -- side names: <db>__<tag>_<stamp> ------------------------------------------------------------
+
+STAMP_TIME_FORMAT = "%Y%m%d_%H%M%S"  # UTC; date(1) takes the same format
+STAMP_HEX_DIGITS = 4
+STAMP_LEN = len("20260101_000000") + 1 + STAMP_HEX_DIGITS
+# A stamp new_stamp() makes, or one of the kit's older second-resolution stamps.
+STAMP_PATTERN = r"^[0-9]{8}_[0-9]{6}(_[0-9a-f]{4})?$"
+RESTORE_TAG = "restore"  # a copy being restored; dropped when left behind by a killed rollback
+ASIDE_TAG = "pre_rollback"  # the replaced database, kept
+UNDONE_TAG = "rolled_back"  # the restored database, set aside by the printed undo command
+SIDE_TAGS = (RESTORE_TAG, ASIDE_TAG, UNDONE_TAG)
+
+_STAMP_RE = re.compile(STAMP_PATTERN)
+_issued: tuple[str, set[str]] = ("", set())
+
+
+def new_stamp(moment: datetime | None = None) -> str:
+    """`YYYYmmdd_HHMMSS_xxxx` (UTC, fixed length): 4 random hex digits keep two operations
+    of one second apart, and this process never hands out the same stamp twice."""
+    global _issued
+    second = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime(STAMP_TIME_FORMAT)
+    if _issued[0] != second:
+        _issued = (second, set())
+    while True:
+        stamp = f"{second}_{secrets.token_hex(STAMP_HEX_DIGITS // 2)}"
+        if stamp not in _issued[1]:
+            _issued[1].add(stamp)
+            return stamp
+
+
+def clip_identifier(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8, never inside a character."""
+    return text.encode()[: max(0, max_bytes)].decode(errors="ignore")
+
+
+def side_prefix(dbname: str, tag: str, stamp_len: int = STAMP_LEN) -> str:
+    """`<db>__<tag>_`, the database part clipped so that a `stamp_len`-byte stamp fits in 63 bytes."""
+    marker = f"__{tag}_"
+    return clip_identifier(dbname, MAX_IDENT_BYTES - len(marker.encode()) - stamp_len) + marker
+
+
+def side_name(dbname: str, tag: str, stamp: str) -> str:
+    """`<db>__<tag>_<stamp>`, shortening the database part to fit PostgreSQL's 63-byte names."""
+    return side_prefix(dbname, tag, len(stamp.encode())) + stamp
+
+
+def side_databases(
+    conn: psycopg.Connection[Any], target: str, tags: Iterable[str] = SIDE_TAGS
+) -> dict[str, list[str]]:
+    """The side databases of `target` by tag: exactly the names side_name() gives it."""
+    found: dict[str, list[str]] = {tag: [] for tag in tags}
+    for (name,) in conn.execute("SELECT datname FROM pg_database ORDER BY 1").fetchall():
+        for tag, names in found.items():
+            _, marker, stamp = str(name).rpartition(f"__{tag}_")
+            if marker and _STAMP_RE.match(stamp) and side_name(target, tag, stamp) == name:
+                names.append(str(name))
+    return found
+
+
+def stale_copies(conn: psycopg.Connection[Any], target: str) -> list[str]:
+    """Restore copies of `target` left by a rollback (the kit's or the script's) that was killed
+    before it could drop them.
+
+    Only call this while holding the deploy lock: then no rollback of `target` is running.
+    """
+    return side_databases(conn, target, (RESTORE_TAG,))[RESTORE_TAG]
+
+
+# -- the maintenance database ----------------------------------------------------------------
+
+MAINTENANCE_ENV = "DB_MAINTENANCE_DB"
+MAINTENANCE_DBS = ("postgres", "template1")
+# Connection errors saying that this role cannot use this one database (as opposed to a server
+# that is down, a wrong password or too many connections): only these move on to the next
+# candidate, so the kit and the script settle on the same database and share the deploy lock.
+# "{db}" stands for the candidate's name.
+UNUSABLE_DB_ERRORS = (
+    'database "{db}" does not exist',
+    'permission denied for database "{db}"',
+    'database "{db}" is not currently accepting connections',
+    "no pg_hba.conf entry for",
+    "pg_hba.conf rejects connection for",
 )
+
+
+def maintenance_candidates(target: str) -> tuple[str, ...]:
+    """Where to connect for CREATE/ALTER/DROP DATABASE and the deploy lock, in order:
+    $DB_MAINTENANCE_DB alone when set, else postgres then template1; never the target."""
+    chosen = os.environ.get(MAINTENANCE_ENV, "")
+    return tuple(name for name in ((chosen,) if chosen else MAINTENANCE_DBS) if name != target)
+
+
+def connect_maintenance(params: ConnParams, purpose: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to the first usable maintenance candidate."""
+    candidates = maintenance_candidates(params.dbname)
+    skipped: list[str] = []
+    for name in candidates:
+        try:
+            return db.connect(params, dbname=name, purpose=purpose)
+        except KitError as exc:
+            detail = str(exc.__cause__ or exc.message).strip()
+            if not any(p.format(db=name) in detail for p in UNUSABLE_DB_ERRORS):
+                raise
+            skipped.append(f"{name}: {detail.splitlines()[-1].removeprefix('FATAL:').strip()}")
+    tried = "; ".join(skipped) or f"{MAINTENANCE_ENV} names the target database itself"
+    raise OperationFailed(
+        "maintenance-db",
+        f"no maintenance database '{params.user}' may connect to ({tried})",
+        f"grant CONNECT on database postgres to this role, or set {MAINTENANCE_ENV} "
+        "to another database it may connect to",
+    )
+
+
+@contextlib.contextmanager
+def maintenance(params: ConnParams, purpose: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to a database other than the target (connect_maintenance)."""
+    conn = connect_maintenance(params, purpose)
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
+
+
+# -- the target ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -46,53 +175,13 @@ class RoleCaps:
 
 @dataclass(frozen=True)
 class DatabaseInfo:
+    """What a rollback reports and restores about the target (its shape: pg.database_shape)."""
     name: str
     owner: str
     encoding: str
     collate: str
     ctype: str
-    locale_provider: str
-    icu_locale: str | None
     allow_connections: bool
-    connection_limit: int
-    acl: list[tuple[str, str, bool]] = field(default_factory=list)  # (grantee, privilege, grantable)
-    acl_is_default: bool = True
-    settings: list[tuple[str | None, str, str]] = field(default_factory=list)  # (role, name, value)
-
-
-def side_name(dbname: str, tag: str, ts: str) -> str:
-    """`<db>__<tag>_<ts>`, shortening the database part to fit PostgreSQL's 63-byte names."""
-    suffix = f"__{tag}_{ts}"
-    room = MAX_IDENT_BYTES - len(suffix.encode())
-    head = dbname.encode()[:room].decode(errors="ignore")
-    return head + suffix
-
-
-@contextlib.contextmanager
-def maintenance(params: ConnParams, purpose: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection to a database other than the target."""
-    conn: psycopg.Connection[Any] | None = None
-    last: KitError | None = None
-    for name in MAINTENANCE_DBS:
-        if name == params.dbname:
-            continue
-        try:
-            conn = db.connect(params, dbname=name, purpose=purpose)
-            break
-        except KitError as exc:
-            last = exc
-    if conn is None:
-        raise OperationFailed(
-            "maintenance-db",
-            f"cannot connect to a maintenance database ({', '.join(MAINTENANCE_DBS)}) as "
-            f"'{params.user}': {last.message if last else 'no candidate'}",
-            "grant CONNECT on database postgres to this role",
-        )
-    try:
-        yield conn
-    finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.close()
 
 
 def role_caps(conn: psycopg.Connection[Any], target: str) -> RoleCaps:
@@ -115,107 +204,15 @@ def exists(conn: psycopg.Connection[Any], name: str) -> bool:
 
 
 def database_info(conn: psycopg.Connection[Any], name: str) -> DatabaseInfo:
-    provider_cols = (
-        "d.datlocprovider::text, d.daticulocale"
-        if db.server_version_num(conn) >= 150000
-        else "'c', NULL::text"
-    )
     row = conn.execute(
-        sql.SQL(
-            "SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, "
-            "d.datctype, {}, d.datallowconn, d.datconnlimit, d.datacl IS NULL, d.oid "
-            "FROM pg_database d WHERE d.datname = %s"
-        ).format(sql.SQL(provider_cols)),
+        "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype, "
+        "datallowconn FROM pg_database WHERE datname = %s",
         (name,),
     ).fetchone()
     if row is None:
         raise OperationFailed("db-missing", f"database '{name}' does not exist", "")
-    owner, encoding, collate, ctype, provider, icu, allow, limit, acl_default, oid = row
-    acl = [
-        (str(g), str(p), bool(gr))
-        for g, p, gr in conn.execute(
-            """
-            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
-                   a.privilege_type, a.is_grantable
-            FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = %s
-            ORDER BY 1, 2
-            """,
-            (name,),
-        ).fetchall()
-    ]
-    settings: list[tuple[str | None, str, str]] = []
-    for role, config in conn.execute(
-        "SELECT CASE WHEN setrole = 0 THEN NULL ELSE pg_get_userbyid(setrole) END, setconfig "
-        "FROM pg_db_role_setting WHERE setdatabase = %s ORDER BY 1 NULLS FIRST",
-        (oid,),
-    ).fetchall():
-        for item in config or []:
-            key, _, value = str(item).partition("=")
-            settings.append((role, key, value))
-    return DatabaseInfo(
-        name, str(owner), str(encoding), str(collate), str(ctype), str(provider),
-        None if icu is None else str(icu), bool(allow), int(limit), acl, bool(acl_default), settings,
-    )
-
-
-def create_like(conn: psycopg.Connection[Any], new: str, like: DatabaseInfo, *, keep_owner: bool) -> None:
-    """CREATE DATABASE new from template0 with the target's encoding and locale."""
-    parts = [
-        sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-            sql.Identifier(new), sql.Literal(like.encoding), sql.Literal(like.collate),
-            sql.Literal(like.ctype),
-        )
-    ]
-    if like.locale_provider == "i" and like.icu_locale:
-        parts.append(
-            sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(like.icu_locale))
-        )
-    if keep_owner:
-        parts.append(sql.SQL("OWNER {}").format(sql.Identifier(like.owner)))
-    conn.execute(sql.SQL(" ").join(parts))
-
-
-def copy_properties(conn: psycopg.Connection[Any], new: str, like: DatabaseInfo) -> None:
-    """Give `new` the target's connection limit, privileges and per-database settings."""
-    ident = sql.Identifier(new)
-    if like.connection_limit != -1:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(ident, sql.Literal(like.connection_limit))
-        )
-    if not like.acl_is_default:
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
-        for grantee, privilege, grantable in like.acl:
-            who = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)
-            conn.execute(
-                sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
-                    sql.SQL(privilege), ident, who,
-                    sql.SQL(" WITH GRANT OPTION" if grantable else ""),
-                )
-            )
-    for role, name, value in like.settings:
-        if name in LIST_GUCS:
-            items = [v.strip().strip('"') for v in value.split(",") if v.strip()]
-            value_sql = sql.SQL(", ").join(sql.Literal(v) for v in items)
-        else:
-            value_sql = sql.Literal(value)
-        head = (
-            sql.SQL("ALTER ROLE {} IN DATABASE {}").format(sql.Identifier(role), ident)
-            if role
-            else sql.SQL("ALTER DATABASE {}").format(ident)
-        )
-        conn.execute(sql.SQL("{} SET {} = {}").format(head, sql.Identifier(name), value_sql))
-
-
-def stale_copies(conn: psycopg.Connection[Any], target: str) -> list[str]:
-    """Restore copies of `target` left by a rollback that was killed before it could drop them.
-
-    Only call this while holding the deploy lock: then no rollback of `target` is running.
-    """
-    prefix = side_name(target, "restore", "")
-    rows = conn.execute(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", (prefix,)
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+    owner, encoding, collate, ctype, allow = row
+    return DatabaseInfo(name, str(owner), str(encoding), str(collate), str(ctype), bool(allow))
 
 
 def drop(conn: psycopg.Connection[Any], name: str) -> None:

@@ -18,10 +18,9 @@ from typing import Any
 import psycopg
 
 from migration_tools.core.djangoenv import ConnParams
-from migration_tools.core.errors import KitError, OperationFailed
-from migration_tools.pg import db
+from migration_tools.core.errors import OperationFailed
+from migration_tools.pg import databases, db
 
-MAINTENANCE_DB = "postgres"
 LOCK_APP_PREFIX = "migration_kit:lock"
 
 
@@ -36,11 +35,8 @@ def _holder_name(purpose: str) -> str:
 
 
 def _open(params: ConnParams, purpose: str) -> psycopg.Connection[Any]:
-    try:
-        return db.connect(params, dbname=MAINTENANCE_DB, purpose=f"lock {purpose}")
-    except KitError:
-        # No access to the maintenance database: fall back to the target itself.
-        return db.connect(params, purpose=f"lock {purpose}")
+    # The maintenance database every part of the kit uses, and the rollback script too.
+    return databases.connect_maintenance(params, f"lock {purpose}")
 
 
 def holder(conn: psycopg.Connection[Any], key: int) -> str:

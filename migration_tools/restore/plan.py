@@ -14,10 +14,6 @@ from migration_tools.core.errors import BadInput, prog_name
 from migration_tools.core.runtime import Kit
 from migration_tools.pg import databases
 
-STAMP_FORMAT = "%Y%m%d_%H%M%S"
-
-
-
 
 @dataclass(frozen=True)
 class RollbackPlan:
@@ -59,7 +55,8 @@ class RollbackPlan:
 
 
 def stamp() -> str:
-    return now_utc().strftime(STAMP_FORMAT)
+    """The side databases' stamp: unique even for two rollbacks in one second (databases.new_stamp)."""
+    return databases.new_stamp(now_utc())
 
 
 

@@ -23,10 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from migration_tools.core.errors import KitError
+import psycopg
+
+from migration_tools.core import signals
+from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.core.events import Report, quiet, step
 from migration_tools.core.runtime import Kit
-from migration_tools.pg import deploy_lock
+from migration_tools.pg import databases, deploy_lock
 from migration_tools.restore import inplace, swap
 from migration_tools.restore.plan import RollbackPlan, plan
 
@@ -99,6 +102,8 @@ def rollback_to(
                 the_plan.dump.name, the_plan.database, exc.message, exc.error_id,
             )
             raise
+        except KeyboardInterrupt as exc:
+            raise _interrupted(kit, the_plan, signals.describe(exc)) from exc
     snap = outcome.snapshot
     result = RollbackResult(
         dump=the_plan.dump,
@@ -119,3 +124,20 @@ def rollback_to(
         result.migrations, result.seconds,
     )
     return result
+
+
+def _interrupted(kit: Kit, the_plan: RollbackPlan, signame: str) -> OperationFailed:
+    """Where an interrupted rollback left the database: swapped (the kept database exists) or not."""
+    state = f"database '{the_plan.database}' is as it was"
+    if the_plan.method == "swap":
+        with contextlib.suppress(KitError, psycopg.Error), \
+                databases.maintenance(kit.params, "rollback") as conn:
+            if databases.exists(conn, the_plan.aside_db):
+                state = (f"the swap had completed: '{the_plan.database}' holds {the_plan.dump.name} and the "
+                         f"replaced database is kept as '{the_plan.aside_db}'")
+    kit.log.error("rollback interrupted by %s: %s", signame, state)
+    return OperationFailed(
+        "rollback-interrupted",
+        f"the rollback was interrupted by {signame}; {state}",
+        "run the rollback again when ready (python rollback_manager.py list-backups)",
+    )

@@ -6,6 +6,7 @@ swap drops the copy. The old database is kept, renamed `<db>__pre_rollback_<TS>`
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError, OperationFailed, RolledBack
 from migration_tools.core.redact import redact
-from migration_tools.pg import databases, db, tools
+from migration_tools.pg import database_shape, databases, db, tools
 from migration_tools.restore.verify import RestoreOutcome, analyze_and_compare
 
 if TYPE_CHECKING:
@@ -53,10 +54,30 @@ def restore_into(params: ConnParams, dbname: str, dump: Path, *, keep_owner: boo
 
 _SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 _SHELL_SPECIAL = re.compile(r'["$`\\!]')
+# Keywords PostgreSQL does not take unquoted as a database name: pg_get_keywords() with
+# catcode <> 'U' on PostgreSQL 15, plus those PostgreSQL 16 and 17 added.
+_KEYWORD_LIST = """
+all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean
+both case cast char character check coalesce collate collation column concurrently constraint create
+cross current_catalog current_date current_role current_schema current_time current_timestamp
+current_user dec decimal default deferrable desc distinct do else end except exists extract false
+fetch float for foreign freeze from full grant greatest group grouping having ilike in initially
+inner inout int integer intersect interval into is isnull join json json_array json_arrayagg
+json_exists json_object json_objectagg json_query json_scalar json_serialize json_table json_value
+lateral leading least left like limit localtime localtimestamp merge_action national natural nchar
+none normalize not notnull null nullif numeric offset on only or order out outer overlaps overlay
+placing position precision primary real references returning right row select session_user setof
+similar smallint some substring symmetric system_user table tablesample then time timestamp to
+trailing treat trim true union unique user using values varchar variadic verbose when where window
+with xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot
+xmlserialize xmltable
+"""
+_KEYWORDS = frozenset(_KEYWORD_LIST.split())
 
 
 def _ident(name: str) -> str:
-    return name if _SIMPLE_IDENT.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+    plain = _SIMPLE_IDENT.fullmatch(name) and name not in _KEYWORDS
+    return name if plain else '"' + name.replace('"', '""') + '"'
 
 
 def _shell_arg(text: str) -> str:
@@ -64,9 +85,9 @@ def _shell_arg(text: str) -> str:
     return f'"{text}"' if not _SHELL_SPECIAL.search(text) else shlex.quote(text)
 
 
-def undo_command(params: ConnParams, database: str, aside: str, stamp: str) -> str:
+def undo_command(params: ConnParams, database: str, aside: str, stamp: str, maintenance_db: str) -> str:
     """A psql command, run from the maintenance database, that swaps the old database back."""
-    rolled = databases.side_name(database, "rolled_back", stamp)
+    rolled = databases.side_name(database, databases.UNDONE_TAG, stamp)
     literal = "'" + database.replace("'", "''") + "'"
     statements = [
         f"ALTER DATABASE {_ident(database)} ALLOW_CONNECTIONS false",
@@ -74,26 +95,37 @@ def undo_command(params: ConnParams, database: str, aside: str, stamp: str) -> s
         f"ALTER DATABASE {_ident(database)} RENAME TO {_ident(rolled)}",
         f"ALTER DATABASE {_ident(aside)} RENAME TO {_ident(database)}",
     ]
-    head = ["psql", "-h", params.host, "-p", str(params.port), "-U", params.user, "-d", "postgres",
+    head = ["psql", "-h", params.host, "-p", str(params.port), "-U", params.user, "-d", maintenance_db,
             "-v", "ON_ERROR_STOP=1"]
     return " ".join([*(shlex.quote(a) for a in head), *(f"-c {_shell_arg(s)}" for s in statements)])
 
 
+def _unused_names(conn: psycopg.Connection[Any], plan: RollbackPlan) -> RollbackPlan:
+    """The plan, with a fresh stamp in the rare case its side names are taken already."""
+    while any(databases.exists(conn, name) for name in (plan.new_db, plan.aside_db)):
+        plan = dataclasses.replace(plan, stamp=databases.new_stamp())
+    return plan
+
+
 def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutcome:
     params = kit.params
-    target, new, aside = plan.database, plan.new_db, plan.aside_db
+    target = plan.database
     with databases.maintenance(params, "rollback") as conn:
         for stale in databases.stale_copies(conn, target):
             say(f"Dropping '{stale}', left behind by an interrupted rollback")
             databases.drop(conn, stale)
             kit.log.warning("dropped %s, left behind by an interrupted rollback", stale)
+        plan = _unused_names(conn, plan)
+        maintenance_db = conn.info.dbname
+        new, aside = plan.new_db, plan.aside_db
         info = databases.database_info(conn, target)
         say(f"Creating database '{new}' (template0, {info.encoding}, {info.collate})")
-        databases.create_like(conn, new, info, keep_owner=plan.keep_owner)
+        database_shape.create_like(conn, new, target)
         kit.log.info("created database %s", new)
         touched = False
         try:
-            databases.copy_properties(conn, new, info)
+            say(f"Giving '{new}' the connection limit, privileges, settings and comment of '{target}'")
+            database_shape.copy_properties(conn, new, target)
             say(f"Restoring {plan.dump.name} into '{new}' (pg_restore --jobs={RESTORE_JOBS})")
             restore_into(params, new, plan.dump, keep_owner=plan.keep_owner)
             say(f"ANALYZE '{new}' and verify its row counts and applied migrations against the metadata")
@@ -119,7 +151,7 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
     return RestoreOutcome(
         snapshot=check.snapshot,
         kept=aside,
-        undo=undo_command(params, target, aside, plan.stamp),
+        undo=undo_command(params, target, aside, plan.stamp, maintenance_db),
         sessions_ended=ended,
     )
 

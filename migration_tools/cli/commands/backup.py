@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import create as backup
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import KitError
+from migration_tools.core.sizes import human_size
 
 
 @click.command("backup")
@@ -20,10 +20,11 @@ from migration_tools.core.errors import KitError
 )
 def command(alias: str, deep: bool) -> None:
     """Take a verified, compressed pg_dump backup with metadata and a rollback script."""
-    deep = deep or backup.profile() == "enhanced"
     kit = runtime.start("backup", alias, apps=False)
 
     output.line(f"Backing up {kit.params.describe()} (reason: manual{', deep validation' if deep else ''})")
+    from migration_tools.backups import create as backup
+
     try:
         result = backup.create_backup(kit, "manual", deep=deep, report=output.show)
     except KitError as exc:
@@ -32,7 +33,7 @@ def command(alias: str, deep: bool) -> None:
     meta = result.metadata
     root = kit.paths.root
     output.line(f"File: {result.dump.relative_to(root)}")
-    output.line(f"Size: {output.n(meta.size_bytes)} bytes ({output.human_size(meta.size_bytes)})")
+    output.line(f"Size: {output.n(meta.size_bytes)} bytes ({human_size(meta.size_bytes)})")
     output.line(f"Duration: {result.seconds:.2f}s")
     output.line(f"SHA-256: {meta.sha256}")
     output.line(f"Rollback script: {result.script.relative_to(root)}")
@@ -41,5 +42,5 @@ def command(alias: str, deep: bool) -> None:
     output.verdict(
         True,
         f"backup {meta.file} of {meta.database} is complete and verified ({checks}), "
-        f"{output.human_size(meta.size_bytes)} in {result.seconds:.2f}s",
+        f"{human_size(meta.size_bytes)} in {result.seconds:.2f}s",
     )

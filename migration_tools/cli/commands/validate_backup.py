@@ -41,6 +41,14 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
         for text in result.warnings:
             output.warn(text)
             kit.log.warning("validate-backup %s", text)
+        if result.unavailable:
+            output.mark("warn", f"deep check not run: {result.unavailable}")
+            raise OperationFailed(
+                "deep-check-unavailable",
+                f"the deep check of {dump.name} could not run: {result.unavailable}; the backup passed "
+                "the full check (every data block read), which says nothing against it",
+                "grant the role CREATEDB for test restores, or run validate-backup --full",
+            )
         if not result.ok:
             output.mark("fail", result.reason)
             raise OperationFailed(
