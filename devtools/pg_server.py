@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools import pg_ssl
+
 SUPERUSER = "postgres"
 FALLBACK_OS_USER = "migkit"
 
@@ -88,10 +90,12 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A cluster under `root`: root/state.json, root/password (0600) and the data directory."""
+    """A cluster under `root`: root/state.json, root/password (0600) and the data directory;
+    with `ssl`, SSL on and root/ssl holding the client's certificate files (devtools/pg_ssl.py)."""
 
     root: Path
     fast: bool = False
+    ssl: bool = False
 
     @property
     def state_file(self) -> Path:
@@ -195,12 +199,7 @@ class Server:
             ]
             if self.fast:
                 initdb.append("--no-sync")
-            result = subprocess.run(
-                _as_user(user, initdb),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = subprocess.run(_as_user(user, initdb), capture_output=True, text=True, check=False)
         finally:
             shutil.rmtree(pw_dir, ignore_errors=True)
         if result.returncode != 0:
@@ -213,6 +212,8 @@ class Server:
         ]
         if self.fast:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        if self.ssl:
+            conf += pg_ssl.enable(datadir, user, self.root)
         with open(datadir / "postgresql.conf", "a", encoding="utf-8") as handle:
             handle.write("\n# migration kit throwaway server\n" + "\n".join(conf) + "\n")
         self._save_state(datadir=str(datadir), bindir=str(bindir))
@@ -247,14 +248,8 @@ class Server:
     def stop(self) -> None:
         if not self.is_running():
             return
-        subprocess.run(
-            _as_user(
-                self.os_user,
-                [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"],
-            ),
-            capture_output=True,
-            check=True,
-        )
+        pg_ctl = [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"]
+        subprocess.run(_as_user(self.os_user, pg_ctl), capture_output=True, check=True)
 
     def destroy(self) -> None:
         self.stop()

@@ -25,6 +25,17 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.destroy()
 
 
+@pytest.fixture(scope="session")
+def pg_ssl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A second PostgreSQL, started once per session by the tests that ask for it: SSL on, with a
+    CA, server and client certificates the suite made (devtools/pg_ssl.py)."""
+    server = Server(tmp_path_factory.mktemp("pg_ssl"), fast=True, ssl=True)
+    try:
+        server.start()
+    except RuntimeError as exc:  # HarnessError, or openssl failing
+        pytest.exit(f"the test PostgreSQL with SSL did not start: {exc}", returncode=3)
+    yield server
+    server.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 Per database: each database's newest `keep` valid backups stay, and the newest valid backup of
 any database is never removed. Files being written (hidden `.<name>.partial`, locked by the
-running backup) are left alone; leftovers of interrupted backups go.
+running backup) are left alone; leftovers of interrupted backups go. The same rule
+(`beyond_retention`) decides which kept replaced databases go (backups.side_databases).
 """
 
 from __future__ import annotations
@@ -57,6 +58,16 @@ def _interrupted(entry: BackupEntry) -> bool:
     return entry.meta is None and not metadata.meta_path_for(entry.dump).exists()
 
 
+def beyond_retention(
+    index: int, created: datetime, *, keep: int, older_than_days: float | None, now: datetime
+) -> bool:
+    """The one retention rule, for backups and kept databases alike: the item at `index` among its
+    database's (0 = the newest) goes when it is beyond the newest `keep` and, if an age is given,
+    older than that many days."""
+    old_enough = older_than_days is None or now - created > timedelta(days=older_than_days)
+    return index >= keep and old_enough
+
+
 def plan_cleanup(
     backups_dir: Path,
     scripts_dir: Path,
@@ -82,8 +93,7 @@ def plan_cleanup(
         database = entry.meta.database if entry.meta else ""
         index = seen_per_database.get(database, 0)
         seen_per_database[database] = index + 1
-        old_enough = older_than_days is None or moment - entry.created > timedelta(days=older_than_days)
-        if index >= keep and old_enough:
+        if beyond_retention(index, entry.created, keep=keep, older_than_days=older_than_days, now=moment):
             plan.remove.append(entry)
         else:
             plan.keep.append(entry)

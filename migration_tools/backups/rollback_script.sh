@@ -19,7 +19,8 @@
 #   3. creates a new database <DB_NAME>__restore_<stamp> shaped like DB_NAME (encoding, locale,
 #      owner, connection limit, privileges, settings, comment: the kit's own statements) and
 #      restores the dump into it with pg_restore --exit-on-error (DB_NAME keeps serving);
-#   4. checks the restored row counts against the ones recorded at backup time, then ANALYZE;
+#   4. checks the restored row counts against the ones recorded at backup time, then ANALYZEs
+#      the restored tables;
 #   5. blocks new connections to DB_NAME, ends its sessions, and in one transaction renames it
 #      to <DB_NAME>__pre_rollback_<stamp> and the restored database to DB_NAME.
 #   <stamp> is the UTC time and 4 random hex digits; <DB_NAME> is shortened in these names to
@@ -251,7 +252,15 @@ SQL
   fi
 done < <(expected_counts)
 ((bad == 0)) || die 1 "the restored row counts differ from the backup's; nothing was swapped"
-sql -d "$(conninfo "$new_db")" -c 'ANALYZE' >/dev/null
+# ANALYZE the restored tables, the ones this role owns: a plain ANALYZE by a role that is not a
+# superuser also tries the shared catalogs and warns once for each ("only superuser can analyze").
+sql -d "$(conninfo "$new_db")" >/dev/null <<'SQL'
+SELECT 'ANALYZE ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+  AND pg_has_role(c.relowner, 'USAGE')
+\gexec
+SQL
 
 printf 'Swapping %s (kept as %s) for the restored database ...\n' "$DB_NAME" "$old_db"
 blocked=1

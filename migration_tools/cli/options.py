@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -33,10 +34,22 @@ commit_each_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds of at least `min`: nan and inf are refused as click's usage errors."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
 def monitor_options(func: F) -> F:
     """--monitor/--no-monitor and --interval, for the commands that migrate."""
     func = click.option(
-        "--interval", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+        "--interval", type=Seconds(min=0.05), default=5.0, show_default=True,
         metavar="SECONDS", help="Seconds between monitoring samples.",
     )(func)
     return click.option(

@@ -15,7 +15,14 @@ import click
 
 from migration_tools.cli.usage_errors import usage_failure
 from migration_tools.core import signals
-from migration_tools.core.errors import EXIT_FAILED, EXIT_USAGE, KitError, OperationFailed, prog_name
+from migration_tools.core.errors import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    KitError,
+    OperationFailed,
+    prog_name,
+    status_command,
+)
 from migration_tools.core.redact import redact
 from migration_tools.core.runtime import Kit
 
@@ -42,7 +49,7 @@ class LazyGroup(click.Group):
             raise OperationFailed(
                 "interrupted",
                 f"interrupted by {signals.describe(exc)} before the command finished",
-                f"run {_status_command()} to see where the database stands",
+                f"run {status_command()} to see where the database stands",
             ) from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -112,8 +119,3 @@ def _log_file() -> str:
             return handler.baseFilename
     return "the log file (none was opened)"
 
-
-def _status_command() -> str:
-    """`status` is a command of the shell scripts, not of rollback_manager.py."""
-    prog = prog_name()
-    return f"{prog} status" if prog.startswith("production_migrate") else "./production_migrate.sh status"

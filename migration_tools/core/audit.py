@@ -3,6 +3,10 @@
 This module is the only writer of both files (the shell scripts log through
 `python -m migration_tools.cli.gate log`), so every line has the same shape and one clock:
 `2026-11-30T04:45:00+00:00 ERROR [status] user=deploy message` (UTC, with its offset).
+
+One event, one line: a message that spans lines (a PostgreSQL error with its DETAIL, HINT or
+CONTEXT, a tool's stderr) and a traceback logged with `log.exception` are joined with ' | ', so
+every line of the file starts with its time and `grep` finds the whole event.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ from pathlib import Path
 
 from migration_tools.core.redact import redact
 
+LINE_JOIN = " | "
+
+
+def one_line(text: str) -> str:
+    """The lines of `text`, stripped and joined with ' | '; blank lines dropped."""
+    return LINE_JOIN.join(part.strip() for part in text.splitlines() if part.strip())
+
 
 class _RedactingFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="seconds")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return one_line(redact(super().format(record)))  # redacted first: as the lines were
 
 
 class _CountingHandler(logging.Handler):

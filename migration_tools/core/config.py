@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migration_tools.core.errors import BadInput, prog_name
+from migration_tools.core.errors import BadInput, status_command
 
 REQUIRED_ENV_VARS = ("DJANGO_SETTINGS_MODULE", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT")
 DEFAULT_RETENTION = 7
@@ -32,14 +32,14 @@ def require_env(environ: Mapping[str, str] | None = None) -> None:
         raise BadInput(
             "env-missing",
             f"missing environment variable(s): {' '.join(missing)}",
-            f"export them (see README, Configuration), then run {prog_name()} status",
+            f"export them (see README, Configuration), then run {status_command()}",
         )
     port = env["DB_PORT"]
     if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
         raise BadInput(
             "env-port",
             f"DB_PORT '{port}' is not a port number",
-            f"fix DB_PORT, then run {prog_name()} status",
+            f"fix DB_PORT, then run {status_command()}",
         )
 
 
@@ -74,24 +74,73 @@ class Paths:
         return self.root / "rollback.log"
 
 
+DEFAULT_VERIFY_TIMEOUT = 60.0  # seconds, per verify-data query
+DEFAULT_ESTIMATE_ABOVE_ROWS = 1_000_000
+
+
 @dataclass(frozen=True)
 class KitSettings:
-    """The project's MIGRATION_KIT settings dict, with defaults."""
+    """The project's MIGRATION_KIT settings dict, with defaults.
+
+    verify-data's keys besides CRITICAL_MODELS and DUPLICATE_KEYS (checked by the system check
+    migration_tools.deploy.integrity.settings_check, ids migration_kit.E001-E004):
+      NORMALIZED_KEYS       {"app.Model": ["field", ...]}: key fields compared case- and
+                            whitespace-insensitively in DUPLICATE_KEYS
+      ALLOWED_DECREASES     ["table" or "schema.table", ...]: tables whose rows may drop since the backup
+      SUMMARY_LABELS        {"orphans": "...", "duplicates": "...", "app.Model": "Orphan ..."}
+      VERIFY_TIMEOUT        seconds one verify-data query may take (default 60)
+      ESTIMATE_ABOVE_ROWS   with --estimate, tables the planner thinks larger are not counted exactly
+    Values of the wrong type are ignored here (the system check names them).
+    """
 
     backup_prefix: str = "django"
     critical_models: tuple[str, ...] = ()
     duplicate_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     retention: int = DEFAULT_RETENTION
+    normalized_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allowed_decreases: tuple[str, ...] = ()
+    summary_labels: dict[str, str] = field(default_factory=dict)
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
+    estimate_above_rows: int = DEFAULT_ESTIMATE_ABOVE_ROWS
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> KitSettings:
         raw = raw or {}
         return cls(
             backup_prefix=str(raw.get("BACKUP_PREFIX") or "django"),
-            critical_models=tuple(raw.get("CRITICAL_MODELS") or ()),
-            duplicate_keys={k: tuple(v) for k, v in (raw.get("DUPLICATE_KEYS") or {}).items()},
+            critical_models=_names(raw.get("CRITICAL_MODELS")),
+            duplicate_keys=_keys(raw.get("DUPLICATE_KEYS")),
             retention=int(raw.get("BACKUP_RETENTION") or DEFAULT_RETENTION),
+            normalized_keys=_keys(raw.get("NORMALIZED_KEYS")),
+            allowed_decreases=_names(raw.get("ALLOWED_DECREASES")),
+            summary_labels={str(k): str(v) for k, v in _mapping(raw.get("SUMMARY_LABELS")).items()},
+            verify_timeout=_number(raw.get("VERIFY_TIMEOUT"), DEFAULT_VERIFY_TIMEOUT),
+            estimate_above_rows=int(_number(raw.get("ESTIMATE_ABOVE_ROWS"), DEFAULT_ESTIMATE_ABOVE_ROWS)),
         )
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
+def _keys(value: Any) -> dict[str, tuple[str, ...]]:
+    return {str(k): _names(v) for k, v in _mapping(value).items()}
+
+
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        return default
+    return number if number > 0 else default
 
 
 def kit_settings() -> KitSettings:

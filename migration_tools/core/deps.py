@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-REQUIRED = ("click", "django", "psycopg", "psutil")
+# pglast is found here, never imported: only check-migrations' lint imports it.
+REQUIRED = ("click", "django", "psycopg", "psutil", "pglast")
 
 
 def require() -> None:

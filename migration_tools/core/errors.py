@@ -17,6 +17,12 @@ def prog_name() -> str:
     return os.environ.get("PM_PROG") or "migration_tools"
 
 
+def status_command() -> str:
+    """The command that shows where the database stands: `status` is one of the shell scripts."""
+    prog = prog_name()
+    return f"{prog} status" if prog.startswith("production_migrate") else "./production_migrate.sh status"
+
+
 class KitError(Exception):
     """A failure the operator can act on. Subclasses set the exit code; the CLI layer maps it."""
 

@@ -11,6 +11,7 @@ from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
 from migration_tools.core.errors import OperationFailed, prog_name
+from migration_tools.deploy import plan
 from migration_tools.deploy.plan import Release
 
 
@@ -37,6 +38,24 @@ def unmigrated_changes(ex: MigrationExecutor) -> dict[str, list[str]]:
 def run(release: Release) -> MigrationCheck:
     """What check-migrations reports of a prepared release."""
     return MigrationCheck(pending=release.pending_keys, missing=unmigrated_changes(release.executor))
+
+
+def prepare_offline(alias: str) -> Release:
+    """The release as the migration files alone tell it (check-migrations --offline).
+
+    Nothing is read from the database: every migration counts as pending, and only conflicting
+    leaves are checked (the applied history needs the database).
+    """
+    ex = MigrationExecutor(None)
+    conflicts = ex.loader.detect_conflicts()
+    if conflicts:
+        app, names = sorted(conflicts.items())[0]
+        raise OperationFailed(
+            "migration-conflict",
+            f"conflicting leaf migrations in app '{app}': {', '.join(sorted(names))}",
+            f"run python manage.py makemigrations --merge {app}, then {prog_name()} check-migrations",
+        )
+    return Release(alias, ex, plan.pending(ex), set())
 
 
 def missing_error(missing: dict[str, list[str]]) -> OperationFailed:

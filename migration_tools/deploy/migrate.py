@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_tools.core import signals
-from migration_tools.core.errors import OperationFailed, RolledBack, prog_name
+from migration_tools.core.errors import OperationFailed, RolledBack, prog_name, status_command
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, plan, run_state, undo
@@ -217,7 +217,7 @@ def raise_for(what: str, undone: undo.UndoOutcome | None, result: apply.RunResul
             f"{what} and the database could not be reached afterwards ({undone.reason}); the plan ran in "
             "one transaction that was never committed, so PostgreSQL discards it: no migration of this "
             "run is applied",
-            f"once the server answers, check with {prog_name()} status",
+            f"once the server answers, check with {status_command()}",
         )
     labels = ", ".join(step.label for step in result.done) or "none"
     raise OperationFailed(

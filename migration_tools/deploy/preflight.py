@@ -9,7 +9,7 @@ from typing import Literal
 
 from migration_tools.core.config import require_env
 from migration_tools.core.djangoenv import ConnParams, django_version
-from migration_tools.core.errors import BadInput, prog_name
+from migration_tools.core.errors import BadInput, status_command
 from migration_tools.pg import db, tools
 
 Level = Literal["ok", "warn", "fail"]
@@ -59,7 +59,7 @@ def run(params: ConnParams, *, need_tools: bool = True) -> Preflight:
     if need_tools:
         problems = tools.check_tools_against_server(report.server_version_num)
         if problems:
-            raise BadInput("tools", problems[0], f"then run {prog_name()} status")
+            raise BadInput("tools", problems[0], f"then run {status_command()}")
         versions = ", ".join(
             f"{name} {tools.tool_major_version(name)[1]}" for name in tools.CLIENT_TOOLS
         )

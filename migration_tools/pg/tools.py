@@ -1,18 +1,28 @@
-"""Run the PostgreSQL client tools (pg_dump, pg_restore) with the password in the environment."""
+"""Run the PostgreSQL client tools (pg_dump, pg_restore, psql) as the settings connect.
+
+`tool_env` gives them the connection through libpq's environment (ConnParams.libpq_env: the
+password and the settings' OPTIONS, never argv). The OPTIONS libpq reads from no environment
+variable (sslpassword, keepalives*, tcp_user_timeout) go into a service file the tools are
+pointed at with PGSERVICEFILE/PGSERVICE: on Linux an anonymous in-memory file of this process
+(memfd, read through /proc/<pid>/fd/<n>), which never touches a disk and disappears with the
+process whatever ends it; elsewhere a 0600 file in a private directory removed at exit.
+"""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from migration_tools.core.djangoenv import ConnParams
-from migration_tools.core.errors import BadInput, prog_name
+from migration_tools.core.errors import BadInput, status_command
 from migration_tools.core.redact import redact
 
 CLIENT_TOOLS = ("pg_dump", "pg_restore")
@@ -24,7 +34,7 @@ def find_tool(name: str) -> Path:
         raise BadInput(
             "tool-missing",
             f"{name} not found on PATH",
-            f"install the PostgreSQL client tools or add them to PATH, then run {prog_name()} status",
+            f"install the PostgreSQL client tools or add them to PATH, then run {status_command()}",
         )
     return Path(found)
 
@@ -59,11 +69,36 @@ def check_tools_against_server(server_version_num: int) -> list[str]:
     return problems
 
 
+SERVICE_NAME = "migration_kit"
+
+
 def tool_env(params: ConnParams) -> dict[str, str]:
+    """The environment a client tool runs with: this one, the settings' connection over it."""
     env = dict(os.environ)
     env.pop("PGPASSFILE", None)
     env.update(params.libpq_env())
+    in_file = params.service_file_options()
+    if in_file:
+        env["PGSERVICEFILE"] = _service_file(os.getpid(), tuple(sorted(in_file.items())))
+        env["PGSERVICE"] = SERVICE_NAME
     return env
+
+
+@functools.cache
+def _service_file(pid: int, entries: tuple[tuple[str, str], ...]) -> str:
+    """A libpq service file holding `entries` for the life of process `pid`; its path."""
+    text = f"[{SERVICE_NAME}]\n" + "".join(f"{key}={value}\n" for key, value in entries)
+    if hasattr(os, "memfd_create") and os.path.isdir(f"/proc/{pid}/fd"):
+        fd = os.memfd_create("migration_kit_service", os.MFD_CLOEXEC)
+        os.write(fd, text.encode())
+        return f"/proc/{pid}/fd/{fd}"
+    directory = tempfile.mkdtemp(prefix="migration_kit_")  # 0700
+    path = os.path.join(directory, "pg_service.conf")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    atexit.register(shutil.rmtree, directory, True)
+    return path
 
 
 def run_tool(

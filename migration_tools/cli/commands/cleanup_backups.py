@@ -1,24 +1,30 @@
-"""`cleanup-backups`: retention over valid backups; leftovers of interrupted backups removed."""
+"""`cleanup-backups`: retention over valid backups and kept databases; leftovers of interrupted
+backups, rollbacks and deep checks removed."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 import click
 
 from migration_tools.backups import retention
+from migration_tools.backups import side_databases as sides
 from migration_tools.cli import output
 from migration_tools.cli.commands.list_backups import created_text
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
-from migration_tools.core.errors import BadInput
+from migration_tools.core.errors import BadInput, KitError, OperationFailed
+from migration_tools.core.runtime import Kit
 from migration_tools.core.sizes import human_size
+from migration_tools.pg import databases, deploy_lock
 
 
 @click.command("cleanup-backups")
 @click.option(
-    "--keep", type=int, default=None, metavar="N", help="Valid backups to keep (default: settings, 7)."
+    "--keep", type=int, default=None, metavar="N",
+    help="Valid backups, and kept replaced databases, to keep per database (default: settings, 7).",
 )
 @click.option(
     "--older-than",
@@ -26,12 +32,12 @@ from migration_tools.core.sizes import human_size
     type=float,
     default=None,
     metavar="DAYS",
-    help="Remove only backups older than this many days (and beyond --keep).",
+    help="Remove only backups and kept databases older than this many days (and beyond --keep).",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing.")
 @database_option
 def command(keep: int | None, older_than: float | None, dry_run: bool, alias: str) -> None:
-    """Remove old valid backups beyond retention (per database) and leftovers of interrupted backups."""
+    """Remove old backups and kept databases beyond retention, and leftovers of interrupted commands."""
     kit = runtime.start("cleanup-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "cleanup-backups"):
         keep = kit.settings.retention if keep is None else keep
@@ -65,11 +71,68 @@ def command(keep: int | None, older_than: float | None, dry_run: bool, alias: st
             f"keeping {len(plan.keep)} valid backup(s), newest {newest}"
         )
         if dry_run:
-            kit.log.info("cleanup-backups outcome=ok dry-run would remove %s", summary)
-            output.verdict(True, f"dry run: would remove {summary}; nothing was changed")
+            dropped = _databases(kit, keep=keep, older_than=older_than, dry_run=True)
+            kit.log.info("cleanup-backups outcome=ok dry-run would remove %s%s", summary, dropped)
+            output.verdict(True, f"dry run: would remove {summary}{dropped}; nothing was changed")
             return
         removed = retention.apply_cleanup(plan, kit.paths.rollback_scripts)
         for path in removed:
             kit.log.info("cleanup-backups removed %s", path)
-        kit.log.info("cleanup-backups outcome=ok removed %s", summary)
-        output.verdict(True, f"removed {summary}")
+        dropped = _databases(kit, keep=keep, older_than=older_than, dry_run=False)
+        kit.log.info("cleanup-backups outcome=ok removed %s%s", summary, dropped)
+        output.verdict(True, f"removed {summary}{dropped}")
+
+
+def _databases(kit: Kit, *, keep: int, older_than: float | None, dry_run: bool) -> str:
+    """Retention over the kept databases, leftovers dropped; the verdict's part about them ('' if none).
+
+    A real run holds the deploy lock, so no rollback is restoring into a copy it drops. When the
+    server cannot be reached or another run holds the lock, the files are still cleaned up.
+    """
+    now = datetime.now(timezone.utc)
+    try:
+        if dry_run:
+            found = sides.inspect(kit.params, "cleanup-backups")
+            holder = deploy_lock.current_holder(kit.params) if found.restore_copies else ""
+            plan = sides.plan_drops(found, keep=keep, older_than_days=older_than, now=now, lock_holder=holder)
+            for side in plan.drop:
+                output.line(f"Would drop database '{side.name}' ({sides.describe(side, now)})")
+            dropped, failed = plan.drop, []
+        else:
+            with deploy_lock.hold(kit.params, "cleanup-backups"), databases.maintenance(
+                kit.params, "cleanup-backups"
+            ) as conn:
+                found = sides.survey(conn, kit.params.dbname)
+                plan = sides.plan_drops(found, keep=keep, older_than_days=older_than, now=now, lock_holder="")
+
+                def say(side: sides.SideDatabase) -> None:
+                    output.line(f"Dropping database '{side.name}' ({sides.describe(side, now)})")
+                    kit.log.info("cleanup-backups dropping database %s (%s)", side.name, side.kind)
+
+                dropped, failed = sides.apply_drops(conn, plan, say)
+    except KitError as exc:
+        output.warn(f"kept and leftover databases not looked at: {exc.message}; only the files were")
+        kit.log.warning("cleanup-backups databases skipped: %s [%s]", exc.message, exc.error_id)
+        return ""
+    for side, why in plan.skipped:
+        output.warn(f"left database '{side.name}': {why}")
+        kit.log.warning("cleanup-backups left database %s: %s", side.name, why)
+    for side in dropped if not dry_run else []:
+        kit.log.info("cleanup-backups dropped database %s", side.name)
+    if failed:
+        for side, why in failed:
+            kit.log.error("cleanup-backups could not drop database %s: %s", side.name, why)
+        side, why = failed[0]
+        raise OperationFailed(
+            "cleanup-drop",
+            f"could not drop {len(failed)} database(s), first '{side.name}': {why}",
+            "drop it as its owner or a superuser, or run cleanup-backups again",
+        )
+    if not (found.kept or found.restore_copies or found.scratch):
+        return ""
+    kept_gone = sum(1 for d in dropped if d.kind == sides.KEPT)
+    verb = "would drop" if dry_run else "dropped"
+    return (
+        f"; {verb} {kept_gone} kept database(s) and {len(dropped) - kept_gone} leftover database(s), "
+        f"keeping {len(plan.keep)} kept database(s)"
+    )
