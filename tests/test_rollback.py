@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from devtools.pg_server import create_database, drop_database
+from devtools.pg_server import Server, create_database, drop_database
 from migration_tools.backups import metadata
 from tests.support import (
     REPO,
     TEMPLATE_DB,
     Database,
+    base_env,
     change_after_backup,
     fault_bin,
     fingerprint,
@@ -253,6 +254,17 @@ def test_a_backup_of_another_database_is_refused(db: Database) -> None:
     )
 
 
+@pytest.mark.parametrize("seconds", ["nan", "inf", "0", "-1"])
+def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_refused(db: Database, seconds: str) -> None:
+    dump = make_backup(db)
+    result = db.rollback_manager("rollback", dump.name, "--yes", "--lock-timeout", seconds)
+    assert result.returncode == 2, result.stdout
+    first = result.stderr.splitlines()[0]  # the kit's usage line (its wording is cli.usage_errors')
+    assert first.startswith(f"{PROG}: ") and "--lock-timeout" in first, result.stderr
+    assert f"{float(seconds)} is not a number of seconds from 0.05 to 600" in first, result.stderr
+    assert side_databases(db) == []
+
+
 def test_no_terminal_and_no_yes_is_refused(db: Database) -> None:
     dump = make_backup(db)
     result = refused(db, dump.name)  # the fixture runs commands with stdin from /dev/null
@@ -318,6 +330,71 @@ def test_restore_dying_halfway_leaves_the_database_exactly_as_before(db: Databas
     assert side_databases(db) == []
     log = "\n".join(rollback_log_lines(db))
     assert "failed: pg_restore was killed by signal SIGKILL while restoring into" in log
+
+
+SERVER_STOPS = """
+# Fault: the server stops while pg_restore fills the new database. The real pg_restore restores the
+# schema (pre-data section), then the postmaster gets SIGINT (a fast shutdown, as pg_ctl stop -m fast
+# sends) and is gone before the rest of the restore runs, which fails. Other calls run the real pg_restore.
+for arg in "$@"; do
+  if [[ $arg == --dbname=* ]]; then
+    REAL --section=pre-data "$@"
+    postmaster=$(head -1 "$STOP_DATADIR/postmaster.pid")
+    kill -INT "$postmaster"
+    while kill -0 "$postmaster" 2>/dev/null; do sleep 0.05; done
+    exec REAL "$@"
+  fi
+done
+exec REAL "$@"
+"""
+
+
+def test_a_server_stopped_during_the_restore_is_told_truly_and_the_copy_dropped_next_time(
+    db: Database, tmp_path: Path
+) -> None:
+    """A server of its own: the suite's server must keep running for the other tests."""
+    server = Server(tmp_path / "own server", fast=True)
+    server.start()
+    try:
+        live = Database(server, "live", db.workdir, base_env(server, "live", db.workdir))
+        create_database(server, live.name)
+        with live.connect() as conn:
+            conn.execute("CREATE TABLE dose (id int PRIMARY KEY, taken timestamptz)")
+            conn.execute("INSERT INTO dose SELECT i, now() FROM generate_series(1, 500) i")
+            conn.execute("CREATE TABLE django_migrations (id serial PRIMARY KEY, app text, name text, "
+                          "applied timestamptz)")
+            conn.execute("INSERT INTO django_migrations (app, name, applied) "
+                         "VALUES ('dose', '0001_initial', now())")
+        dump = make_backup(live)
+        with live.connect() as conn:
+            conn.execute("DELETE FROM dose WHERE id > 400")
+        before = fingerprint(live)
+        env = fault_bin(tmp_path, "pg_restore", SERVER_STOPS) | {"STOP_DATADIR": str(server.datadir)}
+
+        result = live.rollback_manager("rollback", dump.name, "--yes", env=env)
+
+        assert result.returncode == 1, result.stdout
+        new_db = result.stdout.split("Creating database '", 1)[1].split("'", 1)[0]
+        assert result.stderr.startswith(f"{PROG}: pg_restore failed (exit 1): "), result.stderr
+        assert f"; database 'live' is unchanged; the new database '{new_db}' could not be dropped (" \
+            in result.stderr
+        assert result.stderr.endswith(
+            ") and is left: the next rollback of 'live' drops it; fix the cause, then run the rollback "
+            "again [restore-failed]\n"
+        ), result.stderr
+        assert "was dropped" not in result.stderr
+
+        server.start()  # on a new port
+        live.env.update(base_env(server, "live", db.workdir))
+        assert fingerprint(live) == before
+        assert new_db in [r[0] for r in live.query("SELECT datname FROM pg_database")]
+        again = live.rollback_manager("rollback", dump.name, "--yes")
+        assert again.returncode == 0, again.stderr
+        assert f"Dropping '{new_db}', left behind by an interrupted rollback" in again.stdout.splitlines()
+        assert new_db not in [r[0] for r in live.query("SELECT datname FROM pg_database")]
+        assert live.scalar("SELECT count(*) FROM dose") == 500
+    finally:
+        server.destroy()
 
 
 BLOCKING = """
@@ -405,7 +482,8 @@ def test_without_createdb_it_restores_in_place_after_a_safety_backup(db: Databas
 
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
-    assert "Would take a pre-rollback safety backup, then restore in place in one transaction" in out
+    assert "Will take a pre-rollback safety backup, then restore in place in one transaction" in out
+    assert not any(line.startswith("Would ") for line in out)  # a real run, not a dry run
     kept = "Kept the replaced state as the safety backup "
     [safety] = [ln.removeprefix(kept) for ln in out if ln.startswith(kept)]
     meta = json.loads((db.workdir / "backups" / safety).with_suffix(".json").read_text())
@@ -424,8 +502,8 @@ def test_without_createdb_it_restores_in_place_after_a_safety_backup(db: Databas
 
 
 IN_PLACE_HINT = (
-    "fix the cause (stop the application if it holds locks; tables of other roles must be dropped by "
-    "their owner), then run the rollback again"
+    "fix the cause (tables and large objects of other roles must be dropped by their owner), then run "
+    "the rollback again"
 )
 IN_PLACE_HALFWAY = """
 # Fault: while the archive streams into the in-place transaction, pg_restore dies (SIGKILL)

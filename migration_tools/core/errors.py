@@ -18,9 +18,9 @@ def prog_name() -> str:
 
 
 def status_command() -> str:
-    """The command that shows where the database stands: `status` is one of the shell scripts."""
+    """The command that shows where the database stands (rollback_manager.py has no `status`)."""
     prog = prog_name()
-    return f"{prog} status" if prog.startswith("production_migrate") else "./production_migrate.sh status"
+    return "./production_migrate.sh status" if prog.startswith("rollback_manager") else f"{prog} status"
 
 
 class KitError(Exception):

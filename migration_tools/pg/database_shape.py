@@ -10,6 +10,9 @@ and settings in the target's own order, so that datacl and setconfig come out id
   per-role-in-database settings (list settings such as search_path re-set element by
   element, other values quoted), and COMMENT.
 
+Before it creates anything, a rollback asks `uncopyable` which of the COPY_PROPERTIES_SQL statements
+this role could not run (each tried on the target in a transaction that is rolled back).
+
 The kit runs them with psycopg and executes each statement (kit_query); the standalone script
 runs the very same text with psql's \\gexec (psql_query, filled in by backups.script). The
 queries read pg_database through to_jsonb, so one text serves PostgreSQL 14 to 17.
@@ -140,20 +143,45 @@ def create_like(conn: psycopg.Connection[Any], new: str, target: str) -> None:
         conn.execute(statement)
 
 
+def uncopyable(conn: psycopg.Connection[Any], target: str) -> list[tuple[str, str]]:
+    """(what, why) for each property of `target` this role could not give a new database.
+
+    Each statement copy_properties would run is tried on the target itself, each in a savepoint of
+    one transaction that is always rolled back: PostgreSQL's own verdict, on every version, and
+    nothing is changed. Run it as a role that owns the target (as a swap needs anyway).
+    """
+    todo = statements(conn, COPY_PROPERTIES_SQL, target, target)
+    problems: list[tuple[str, str]] = []
+    if not todo:
+        return problems
+    with conn.transaction(force_rollback=True):
+        for what, statement in todo:
+            try:
+                with conn.transaction():
+                    conn.execute(statement)
+            except psycopg.Error as exc:
+                problems.append((what, _reason(exc)))
+    return problems
+
+
+def _reason(exc: psycopg.Error) -> str:
+    return redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
+
+
 def copy_properties(conn: psycopg.Connection[Any], new: str, target: str) -> None:
     """Give `new` the target's connection limit, privileges, settings and comment.
 
     Run right after creating `new`, before anything touches the target: a property this role
-    may not set (a superuser-only setting, another role's setting) fails here, named.
+    may not set (a superuser-only setting, another role's setting) fails here, named. A rollback
+    asks `uncopyable` first, before it creates anything.
     """
     for what, statement in statements(conn, COPY_PROPERTIES_SQL, target, new):
         try:
             conn.execute(statement)
         except psycopg.Error as exc:
-            reason = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
             raise OperationFailed(
                 "copy-property",
-                f"cannot give the new database the {what} of '{target}' as this role: {reason}",
+                f"cannot give the new database the {what} of '{target}' as this role: {_reason(exc)}",
                 f"run the rollback as a role that may set it (a superuser), or remove the {what} "
                 f"from '{target}'",
             ) from exc

@@ -1,10 +1,10 @@
 """Database-level operations of a rollback, run from the maintenance database.
 
 Name side databases, choose the maintenance database, drop a database, block and re-allow
-connections, end sessions, and swap two databases by renaming them, putting everything back
+connections, and swap two databases by renaming them, putting everything back
 when a step fails. None of this runs inside the target itself: PostgreSQL cannot rename the
 database a session is connected to. Creating a database shaped like the target is in
-pg.database_shape.
+pg.database_shape; finding and ending the sessions on it, in pg.sessions.
 
 The side-name rule and the maintenance-database policy below are the only ones: the
 standalone rollback script (backups/rollback_script.sh) is rendered from them.
@@ -16,7 +16,6 @@ import contextlib
 import os
 import re
 import secrets
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,10 +26,10 @@ from psycopg import sql
 
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError, OperationFailed
-from migration_tools.pg import db
+from migration_tools.pg import db, sessions
+from migration_tools.pg.idents import ident
 
 MAX_IDENT_BYTES = 63
-SESSION_DEADLINE_S = 15.0
 
 # -- side names: <db>__<tag>_<stamp> ------------------------------------------------------------
 
@@ -228,44 +227,12 @@ def set_allow_connections(conn: psycopg.Connection[Any], name: str, allow: bool)
     )
 
 
-def sessions(conn: psycopg.Connection[Any], name: str) -> list[str]:
-    """Other sessions connected to `name`, described as 'user (application, pid N)'."""
-    rows = conn.execute(
-        "SELECT usename, application_name, pid FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid",
-        (name,),
-    ).fetchall()
-    return [f"{u} ({a or 'no application_name'}, pid {p})" for u, a, p in rows]
-
-
-def end_sessions(conn: psycopg.Connection[Any], name: str, deadline_s: float = SESSION_DEADLINE_S) -> int:
-    """Terminate every other session on `name` and wait until they are gone; returns how many."""
-    ended = 0
-    stop = time.monotonic() + deadline_s
-    while True:
-        # Autovacuum workers are left out: RENAME cancels them itself.
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'",
-            (name,),
-        ).fetchall()
-        if not rows:
-            return ended
-        ended += sum(1 for (ok,) in rows if ok)
-        if time.monotonic() > stop:
-            left = sessions(conn, name)
-            raise OperationFailed(
-                "sessions-remain",
-                f"{len(left)} session(s) still connected to '{name}' after {deadline_s:.0f}s: "
-                + "; ".join(left[:5]),
-                "stop the application (or run the rollback as a role allowed to end its sessions), "
-                "then run the command again",
-            )
-        time.sleep(0.05)
-
-
 def rename(conn: psycopg.Connection[Any], old: str, new: str) -> None:
     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+
+class SwapNotUndone(OperationFailed):
+    """A swap failed and putting the names or the login setting back failed too; says what is left."""
 
 
 def swap(
@@ -273,24 +240,48 @@ def swap(
 ) -> int:
     """Rename target -> aside and replacement -> target, or leave both as they were.
 
-    New logins to the target are blocked first and its sessions ended, so the renames cannot
-    wait on them. On failure the names and the target's login setting are put back and the
-    error re-raised. Returns how many sessions were ended.
+    New logins to the target are blocked first and its sessions ended (pg.sessions.end_all), so
+    the renames cannot wait on them. On failure the names and the target's login setting are put
+    back and the error re-raised; when putting them back fails too, SwapNotUndone (from the first
+    error) says what is left and how to repair it. Returns how many sessions were ended.
     """
     set_allow_connections(conn, target, False)
     renamed = False
     try:
-        ended = end_sessions(conn, target)
+        ended = sessions.end_all(conn, target)
         rename(conn, target, aside)
         renamed = True
         rename(conn, replacement, target)
-    except BaseException:
-        with contextlib.suppress(psycopg.Error):
-            if renamed:
-                rename(conn, aside, target)
-            set_allow_connections(conn, target, allow_after)
+    except BaseException as exc:
+        left = _put_back(conn, target, aside, renamed=renamed, allow=allow_after)
+        if left:
+            raise SwapNotUndone("swap-not-undone", left, "") from exc
         raise
     # The swap is done; the kept database's login setting is cosmetic and must not undo it.
     with contextlib.suppress(psycopg.Error):
         set_allow_connections(conn, aside, allow_after)
     return ended
+
+
+def _put_back(conn: psycopg.Connection[Any], target: str, aside: str, *, renamed: bool, allow: bool) -> str:
+    """Undo the first steps of a swap; '' when done, else what is left and the SQL that repairs it."""
+    try:
+        if renamed:
+            rename(conn, aside, target)
+    except psycopg.Error as exc:
+        return (f"putting the names back failed too ({_first_line(exc)}): the live database is now named "
+                f"'{aside}' and refuses connections; repair it as its owner with ALTER DATABASE "
+                f"{ident(aside)} RENAME TO {ident(target)}; ALTER DATABASE {ident(target)} "
+                "ALLOW_CONNECTIONS true")
+    try:
+        set_allow_connections(conn, target, allow)
+    except psycopg.Error as exc:
+        return (f"re-allowing connections failed too ({_first_line(exc)}): '{target}' refuses connections "
+                "until the next rollback of it re-allows them (or, as its owner, ALTER DATABASE "
+                f"{ident(target)} ALLOW_CONNECTIONS true)")
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,7 +1,8 @@
 """Rollback by swap: restore into a new database, verify it, then swap names with the target.
 
 The target is not touched until the restored copy has been verified; any failure before the
-swap drops the copy. The old database is kept, renamed `<db>__pre_rollback_<TS>`.
+swap drops the copy (or, when the server cannot be reached to drop it, says it is left for the
+next rollback to drop). The old database is kept, renamed `<db>__pre_rollback_<TS>`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from migration_tools.core import signals
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError, OperationFailed, RolledBack
 from migration_tools.core.redact import redact
-from migration_tools.pg import database_shape, databases, db, tools
+from migration_tools.pg import database_shape, databases, db, sessions, tools
+from migration_tools.pg.idents import ident
 from migration_tools.restore.verify import RestoreOutcome, analyze_and_compare
 
 if TYPE_CHECKING:
@@ -52,32 +55,7 @@ def restore_into(params: ConnParams, dbname: str, dump: Path, *, keep_owner: boo
         )
 
 
-_SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 _SHELL_SPECIAL = re.compile(r'["$`\\!]')
-# Keywords PostgreSQL does not take unquoted as a database name: pg_get_keywords() with
-# catcode <> 'U' on PostgreSQL 15, plus those PostgreSQL 16 and 17 added.
-_KEYWORD_LIST = """
-all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean
-both case cast char character check coalesce collate collation column concurrently constraint create
-cross current_catalog current_date current_role current_schema current_time current_timestamp
-current_user dec decimal default deferrable desc distinct do else end except exists extract false
-fetch float for foreign freeze from full grant greatest group grouping having ilike in initially
-inner inout int integer intersect interval into is isnull join json json_array json_arrayagg
-json_exists json_object json_objectagg json_query json_scalar json_serialize json_table json_value
-lateral leading least left like limit localtime localtimestamp merge_action national natural nchar
-none normalize not notnull null nullif numeric offset on only or order out outer overlaps overlay
-placing position precision primary real references returning right row select session_user setof
-similar smallint some substring symmetric system_user table tablesample then time timestamp to
-trailing treat trim true union unique user using values varchar variadic verbose when where window
-with xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot
-xmlserialize xmltable
-"""
-_KEYWORDS = frozenset(_KEYWORD_LIST.split())
-
-
-def _ident(name: str) -> str:
-    plain = _SIMPLE_IDENT.fullmatch(name) and name not in _KEYWORDS
-    return name if plain else '"' + name.replace('"', '""') + '"'
 
 
 def _shell_arg(text: str) -> str:
@@ -90,10 +68,10 @@ def undo_command(params: ConnParams, database: str, aside: str, stamp: str, main
     rolled = databases.side_name(database, databases.UNDONE_TAG, stamp)
     literal = "'" + database.replace("'", "''") + "'"
     statements = [
-        f"ALTER DATABASE {_ident(database)} ALLOW_CONNECTIONS false",
+        f"ALTER DATABASE {ident(database)} ALLOW_CONNECTIONS false",
         f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {literal}",
-        f"ALTER DATABASE {_ident(database)} RENAME TO {_ident(rolled)}",
-        f"ALTER DATABASE {_ident(aside)} RENAME TO {_ident(database)}",
+        f"ALTER DATABASE {ident(database)} RENAME TO {ident(rolled)}",
+        f"ALTER DATABASE {ident(aside)} RENAME TO {ident(database)}",
     ]
     head = ["psql", "-h", params.host, "-p", str(params.port), "-U", params.user, "-d", maintenance_db,
             "-v", "ON_ERROR_STOP=1"]
@@ -111,14 +89,15 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
     params = kit.params
     target = plan.database
     with databases.maintenance(params, "rollback") as conn:
-        for stale in databases.stale_copies(conn, target):
-            say(f"Dropping '{stale}', left behind by an interrupted rollback")
-            databases.drop(conn, stale)
-            kit.log.warning("dropped %s, left behind by an interrupted rollback", stale)
         plan = _unused_names(conn, plan)
         maintenance_db = conn.info.dbname
         new, aside = plan.new_db, plan.aside_db
         info = databases.database_info(conn, target)
+        stuck = sessions.unendable(conn, target)  # checked by the plan; sessions come and go
+        if stuck:
+            raise sessions.not_endable(sessions.role(conn), target, stuck,
+                                       "a swap ends every session, so nothing was changed",
+                                       "run the rollback again (or restore in place with --in-place)")
         say(f"Creating database '{new}' (template0, {info.encoding}, {info.collate})")
         database_shape.create_like(conn, new, target)
         kit.log.info("created database %s", new)
@@ -142,8 +121,8 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
             touched = True
             ended = databases.swap(conn, target, new, aside, allow_after=info.allow_connections)
         except BaseException as exc:
-            _discard(kit, conn, new)
-            raise _explain(exc, target, touched) from exc
+            left = _discard(kit, conn, new)
+            raise _explain(exc, target, touched, new, left) from exc
         now_oid = db.scalar(conn, "SELECT oid FROM pg_database WHERE datname = %s", (target,))
         if now_oid != new_oid:  # PostgreSQL renames atomically; this only guards the kit's logic
             raise OperationFailed("swap-check", f"'{target}' is not the restored database after the swap", "")
@@ -156,28 +135,42 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
     )
 
 
-def _explain(exc: BaseException, target: str, touched: bool) -> BaseException:
-    """The error to show: what failed, and that the target is as it was."""
+def _explain(exc: BaseException, target: str, touched: bool, new: str, left: str) -> BaseException:
+    """The error to show: what failed, and only what is true of the target and the new database.
+
+    `left` is '' when the new database `new` was dropped, else why it could not be.
+    """
     if not isinstance(exc, (KitError, psycopg.Error)):
-        return exc  # KeyboardInterrupt and the like: the copy is dropped, re-raise as is
-    error_id = exc.error_id if isinstance(exc, KitError) else "rollback-sql"
-    what = exc.message if isinstance(exc, KitError) else redact(str(exc).strip().splitlines()[0])
-    hint = (exc.hint if isinstance(exc, KitError) else "") or "fix the cause, then run the rollback again"
+        return exc  # KeyboardInterrupt and the like: re-raise as is (restore.run says where it stopped)
+    cause = exc.__cause__ if isinstance(exc, databases.SwapNotUndone) else exc
+    error_id = cause.error_id if isinstance(cause, KitError) else "rollback-sql"
+    what = (cause.message if isinstance(cause, KitError) else
+            f"interrupted by {signals.describe(cause)}" if isinstance(cause, KeyboardInterrupt) else
+            _first_line(cause) if cause is not None else "the swap failed")
+    hint = (cause.hint if isinstance(cause, KitError) else "") or "fix the cause, then run the rollback again"
+    copy = (" (the new database was dropped)" if not left else
+            f"; the new database '{new}' could not be dropped ({left}) and is left: the next rollback of "
+            f"'{target}' drops it")
+    if isinstance(exc, databases.SwapNotUndone):
+        return OperationFailed(exc.error_id, f"{what}; the swap failed and {exc.message}{copy}",
+                               "repair it as said, then run the rollback again")
     if touched:
-        return RolledBack(
-            error_id,
-            f"{what}; the swap was undone: database '{target}' is as it was (the new database was dropped)",
-            hint,
-        )
-    return OperationFailed(
-        error_id, f"{what}; database '{target}' is unchanged (the new database was dropped)", hint
-    )
+        return RolledBack(error_id, f"{what}; the swap was undone: database '{target}' is as it was{copy}",
+                          hint)
+    return OperationFailed(error_id, f"{what}; database '{target}' is unchanged{copy}", hint)
 
 
-def _discard(kit: Kit, conn: psycopg.Connection[Any], name: str) -> None:
-    """Drop the half-built copy; a failure to drop is logged, never hides the first error."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0]) if text else type(exc).__name__
+
+
+def _discard(kit: Kit, conn: psycopg.Connection[Any], name: str) -> str:
+    """Drop the half-built copy: '' when it is gone, else why not (logged; never hides the first error)."""
     try:
         databases.drop(conn, name)
         kit.log.info("dropped database %s", name)
+        return ""
     except psycopg.Error as exc:
         kit.log.error("could not drop database %s: %s", name, exc)
+        return _first_line(exc)

@@ -7,7 +7,7 @@ import click
 from migration_tools.backups import inventory
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
-from migration_tools.cli.restoring import act, require_confirmation_channel
+from migration_tools.cli.restoring import act, repair, require_confirmation_channel, restore_options
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
 from migration_tools.core.errors import OperationFailed
@@ -18,7 +18,9 @@ from migration_tools.restore import plan as rollback_plan
 EMERGENCY_REASONS = ("pre-migrate", "manual")
 
 
-def newest_valid_plan(kit: Kit) -> rollback_plan.RollbackPlan:
+def newest_valid_plan(
+    kit: Kit, *, in_place: bool = False, lock_timeout_s: float = rollback_plan.DEFAULT_LOCK_TIMEOUT_S
+) -> rollback_plan.RollbackPlan:
     """The plan for the newest backup of this database, taken before a release or by the operator,
     that validates; names what it skips. Safety backups a rollback took of the state it replaced
     are never chosen here (they hold the state being escaped): they can be restored by name."""
@@ -37,7 +39,7 @@ def newest_valid_plan(kit: Kit) -> rollback_plan.RollbackPlan:
             skipped.append(entry.dump.name)
             continue
         output.line(f"Newest valid backup of '{kit.params.dbname}': {entry.dump.name}")
-        return rollback_plan.plan(kit, entry.dump, meta)
+        return rollback_plan.plan(kit, entry.dump, meta, in_place=in_place, lock_timeout_s=lock_timeout_s)
     detail = f" (skipped: {', '.join(skipped)})" if skipped else ""
     raise OperationFailed(
         "no-valid-backup",
@@ -50,12 +52,14 @@ def newest_valid_plan(kit: Kit) -> rollback_plan.RollbackPlan:
 @click.command("emergency-rollback")
 @yes_option
 @rollback_dry_run_option
+@restore_options
 @database_option
-def command(yes: bool, dry_run: bool, alias: str) -> None:
+def command(yes: bool, dry_run: bool, in_place: bool, lock_timeout: float, alias: str) -> None:
     """Roll back to the newest backup that validates, skipping (and naming) any that do not."""
     kit = runtime.start("emergency-rollback", alias, log_name="rollback", apps=False)
     with audited(kit, "emergency-rollback"):
         require_confirmation_channel(yes, dry_run)
         with deploy_lock.hold(kit.params, "rollback"):
-            plan = newest_valid_plan(kit)
+            repair(kit, dry_run)
+            plan = newest_valid_plan(kit, in_place=in_place, lock_timeout_s=lock_timeout)
             act(kit, plan, yes=yes, dry_run=dry_run, reason="emergency")

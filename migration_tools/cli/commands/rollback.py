@@ -6,7 +6,7 @@ import click
 
 from migration_tools.backups import inventory
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
-from migration_tools.cli.restoring import act, require_confirmation_channel
+from migration_tools.cli.restoring import act, repair, require_confirmation_channel, restore_options
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
 from migration_tools.pg import deploy_lock
@@ -17,19 +17,22 @@ from migration_tools.restore import plan as rollback_plan
 @click.argument("filename")
 @yes_option
 @rollback_dry_run_option
+@restore_options
 @database_option
-def command(filename: str, yes: bool, dry_run: bool, alias: str) -> None:
+def command(filename: str, yes: bool, dry_run: bool, in_place: bool, lock_timeout: float, alias: str) -> None:
     """Replace the database with backup FILENAME (a name in backups/), keeping the old state.
 
     The backup must validate (checksum and every data block) and be of this database. With
     CREATEDB the backup is restored into a new database, verified, and swapped in; the old
-    database is kept renamed. Without it, a safety backup is taken and the restore runs in
-    place in one transaction.
+    database is kept renamed. Without it (or with --in-place), a safety backup is taken and the
+    restore runs in place in one transaction. The plan shown first names the rows written since
+    the backup, which the rollback discards.
     """
     kit = runtime.start("rollback", alias, log_name="rollback", apps=False)
     with audited(kit, f"rollback {filename}"):
         dump = inventory.resolve(filename, kit.paths.backups)
         require_confirmation_channel(yes, dry_run)
         with deploy_lock.hold(kit.params, "rollback"):
-            plan = rollback_plan.plan(kit, dump)
+            repair(kit, dry_run)
+            plan = rollback_plan.plan(kit, dump, in_place=in_place, lock_timeout_s=lock_timeout)
             act(kit, plan, yes=yes, dry_run=dry_run, reason="manual")
