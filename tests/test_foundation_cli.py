@@ -135,11 +135,13 @@ def test_the_core_started_directly_refuses_missing_variables_like_the_scripts(tm
     env = _env_without(tmp_path, "DB_PORT", "DB_HOST")
     core = [sys.executable, "-m", "migration_tools", "status"]
     manager = [sys.executable, str(REPO / "rollback_manager.py"), "list-backups"]
-    for argv, prog in ((core, "migration_tools"), (manager, "rollback_manager.py")):
+    # rollback_manager.py has no status command: its hint names the shell script's.
+    for argv, prog, status in ((core, "migration_tools", "migration_tools"),
+                               (manager, "rollback_manager.py", "./production_migrate.sh")):
         result = _run(argv, env)
         assert result.returncode == 2
         assert result.stderr == (f"{prog}: missing environment variable(s): DB_HOST DB_PORT; "
-                                 f"{ENV_HINT.format(prog=prog)}\n")
+                                 f"{ENV_HINT.format(prog=status)}\n")
     log = (tmp_path / "migration.log").read_text()
     assert LOG_LINE.fullmatch(log.splitlines()[-1]) and "[status]" in log and "DB_HOST DB_PORT" in log
     bad_port = _run([sys.executable, "-m", "migration_tools", "check-migrations"],
