@@ -105,6 +105,14 @@ def connection_error(
             f"database '{target.dbname}' not found on {where}",
             f"fix DB_NAME or create the database, {status}",
         )
+    if "is not currently accepting connections" in text:
+        return OperationFailed(
+            "db-refusing",
+            f"database '{target.dbname}' on {where} refuses every connection (ALLOW_CONNECTIONS is off, "
+            "as a rollback's swap leaves it when killed outright)",
+            "the next python rollback_manager.py rollback or emergency-rollback repairs it; "
+            f"{status} prints the psql line that does it by hand",
+        )
     if "timeout" in text.lower():
         return OperationFailed(
             "db-timeout",
