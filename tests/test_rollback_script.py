@@ -428,10 +428,11 @@ def test_a_property_the_role_cannot_copy_fails_before_the_target_is_touched(
         f"{PROG}: cannot give the new database the setting statement_timeout for role {other} of "
         f"'{db.name}' as this role: permission denied"
     ), result.stderr
+    # Found before anything is created: nothing was changed, and the in-place path is offered.
     assert result.stderr.endswith(
-        f"; database '{db.name}' is unchanged (the new database was dropped); run the rollback as a "
-        f"role that may set it (a superuser), or remove the setting statement_timeout for role {other} "
-        f"from '{db.name}' [copy-property]\n"
+        "; nothing was changed; restore in place instead with --in-place (the database, its settings "
+        "and privileges stay as they are), run the rollback as a role that may set it (a superuser), "
+        f"or remove the setting statement_timeout for role {other} from '{db.name}' [copy-property]\n"
     ), result.stderr
     assert not any(line.startswith("Restoring ") for line in result.stdout.splitlines())
     assert db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()") == oid

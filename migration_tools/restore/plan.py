@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migration_tools.backups.metadata import BackupMeta, now_utc
-from migration_tools.core.errors import BadInput, prog_name
+from migration_tools.core.errors import BadInput, status_command
 from migration_tools.core.runtime import Kit
 from migration_tools.pg import databases, sessions
 from migration_tools.restore import checks
@@ -141,7 +141,7 @@ def plan(
             raise BadInput(
                 "db-missing",
                 f"database '{target}' not found on {kit.params.host}:{kit.params.port}",
-                f"fix DB_NAME, then run {prog_name()} status",
+                f"fix DB_NAME, then run {status_command()}",
             )
         caps = databases.role_caps(conn, target)
         me = sessions.role(conn)

@@ -1,0 +1,79 @@
+"""What a rollback finds out before it acts: read-only checks, each one answer for the plan.
+
+- `writes_since_backup`: the rows written to the target since the backup, which the rollback
+  discards (the statistics' write counters now against those the backup recorded, as the
+  migrate path's undo tells them: pg.catalog.writes_since).
+- `refuse_swap_problems`: a swap that could not finish is refused before anything is created:
+  a database property the role could not give the new database (pg.database_shape.uncopyable),
+  or sessions on the target the role may not end (pg.sessions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from migration_tools.backups.metadata import BackupMeta
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.errors import KitError, OperationFailed
+from migration_tools.pg import catalog, database_shape, db, sessions
+
+WRITES_PREFIX = "Rows written since the backup, which this rollback discards: "
+MAX_TABLES_LISTED = 10
+IN_PLACE_OFFER = (
+    "restore in place instead with --in-place (the database, its settings and privileges stay as they are)"
+)
+
+
+def writes_since_backup(params: ConnParams, dump: Path, meta: BackupMeta, *, accepting: bool) -> str:
+    """'none since the backup', 'schema.table (N row(s)), ...' or 'cannot be told: why'.
+
+    Counters another session has not flushed yet (PostgreSQL flushes them at most once a second,
+    and within 10 s for a session that went idle) are not counted.
+    """
+    if not meta.write_counters:
+        return f"cannot be told: {dump.name} records no write counters"
+    if not accepting:
+        return f"cannot be told: database '{params.dbname}' refuses connections"
+    try:
+        with db.connect(params, purpose="rollback plan") as conn:
+            now = catalog.write_counters(conn)
+    except KitError as exc:
+        return f"cannot be told: {exc.message}"
+    except psycopg.Error as exc:
+        return f"cannot be told: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'query failed'}"
+    found = catalog.writes_since(meta.write_counters, now, {})
+    if found is None:
+        return "cannot be told: the statistics were reset since the backup"
+    if not found:
+        return "none since the backup"
+    tables = sorted(found.items())
+    text = ", ".join(f"{table} ({count:,} row(s))" for table, count in tables[:MAX_TABLES_LISTED])
+    more = len(tables) - MAX_TABLES_LISTED
+    return text + (f", and {more} more table(s)" if more > 0 else "")
+
+
+def refuse_swap_problems(conn: psycopg.Connection[Any], target: str) -> None:
+    """Raise OperationFailed (nothing changed) when a swap of `target` could not finish as this role.
+
+    `conn` is an autocommit connection to the maintenance database; the role may swap `target`.
+    """
+    problems = database_shape.uncopyable(conn, target)
+    if problems:
+        (what, why), more = problems[0], len(problems) - 1
+        also = f" (and {more} more propert{'y' if more == 1 else 'ies'})" if more else ""
+        raise OperationFailed(
+            "copy-property",
+            f"cannot give the new database the {what} of '{target}' as this role: {why}{also}; "
+            "nothing was changed",
+            f"{IN_PLACE_OFFER}, run the rollback as a role that may set it (a superuser), or remove the "
+            f"{what} from '{target}'",
+        )
+    stuck = sessions.unendable(conn, target)
+    if stuck:
+        raise sessions.not_endable(
+            sessions.role(conn), target, stuck, "a swap ends every session, so nothing was changed",
+            "run the rollback again (or restore in place with --in-place)",
+        )
