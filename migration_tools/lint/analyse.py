@@ -17,23 +17,13 @@ from pglast import parse_sql
 from pglast.parser import ParseError
 
 from migration_tools.lint import catalogue, findings, types
-from migration_tools.lint.classify import Classified, Effect, classify
+from migration_tools.lint.classify import Effect, classify
 from migration_tools.lint.collect import Collected
 from migration_tools.lint.findings import Finding
 from migration_tools.lint.settings import LintSettings
 from migration_tools.lint.sizes import Catalog
+from migration_tools.lint.statement import Statement
 from migration_tools.lint.tracking import Columns, Plan
-
-
-@dataclass
-class Statement:
-    migration: Collected
-    operation: str
-    text: str
-    classified: Classified = field(default_factory=Classified)
-    error: str = ""
-    run_sql: bool = False
-    position: tuple[int, int] = (0, 0)  # (operation, statement) in its migration
 
 
 @dataclass

@@ -5,15 +5,13 @@ each touched column's state. Pure bookkeeping for `lint.analyse`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from migration_tools.lint import catalogue, findings, types
 from migration_tools.lint.classify import ColumnChange
 from migration_tools.lint.findings import Finding
 from migration_tools.lint.sizes import Catalog
-
-if TYPE_CHECKING:
-    from migration_tools.lint.analyse import Statement
+from migration_tools.lint.statement import Statement
 
 AE = "ACCESS EXCLUSIVE"
 PLAN = "plan"
