@@ -129,15 +129,7 @@ def test_verify_data_prints_the_seed_documents_lines(demo_db: Database):
 
 
 def test_verify_data_finds_orphaned_rows_and_fails(demo_db: Database):
-    # An orphan needs a foreign key without its constraint, as a bulk load with triggers off leaves.
-    with demo_db.connect() as conn:
-        name = conn.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'security_securityevent'::regclass "
-            "AND contype = 'f'"
-        ).fetchone()[0]
-        conn.execute(f'ALTER TABLE security_securityevent DROP CONSTRAINT "{name}"')
-        conn.execute("UPDATE security_securityevent SET user_id = 999999 WHERE id IN "
-                     "(SELECT id FROM security_securityevent ORDER BY id LIMIT 3)")
+    make_orphans(demo_db, 3)
     result = demo_db.script("verify-data")
     assert result.returncode == 1
     assert "Orphan security events: 3" in result.stdout.splitlines()

@@ -47,14 +47,7 @@ def prepare_offline(alias: str) -> Release:
     leaves are checked (the applied history needs the database).
     """
     ex = MigrationExecutor(None)
-    conflicts = ex.loader.detect_conflicts()
-    if conflicts:
-        app, names = sorted(conflicts.items())[0]
-        raise OperationFailed(
-            "migration-conflict",
-            f"conflicting leaf migrations in app '{app}': {', '.join(sorted(names))}",
-            f"run python manage.py makemigrations --merge {app}, then {prog_name()} check-migrations",
-        )
+    plan.check_leaves(ex)
     return Release(alias, ex, plan.pending(ex), set())
 
 

@@ -54,6 +54,11 @@ def check_conflicts(ex: MigrationExecutor) -> None:
             "the database's django_migrations rows do not match the migration files; find out how "
             f"(a renamed or removed migration, a wrong database), then run {prog_name()} check-migrations",
         ) from exc
+    check_leaves(ex)
+
+
+def check_leaves(ex: MigrationExecutor) -> None:
+    """No app may have two leaf migrations (what makemigrations --merge fixes)."""
     conflicts = ex.loader.detect_conflicts()
     if conflicts:
         app, names = sorted(conflicts.items())[0]
