@@ -2,7 +2,7 @@
 # demo.sh: set everything up and run the main job on the demo project (example/).
 #
 # Usage: ./demo.sh          create .venv, start a throwaway PostgreSQL in .demo/, create and seed
-#                           the MedGuard database, then run status and migrate
+#                           the MedGuard database, then run status, check-migrations and migrate
 #        ./demo.sh reset    recreate and seed the demo database at its released state, nothing else
 #        ./demo.sh stop     stop the demo's PostgreSQL (data kept)
 #        ./demo.sh destroy  stop it and delete .demo/ and the run artefacts
@@ -44,6 +44,10 @@ case "${1:-run}" in
     demo_reset
     printf '==> ./production_migrate.sh status\n'
     ./production_migrate.sh status
+    # The release's NOT NULL column breaks inserts of the code still running; the lint says so
+    # (exit 1). The demo accepts it to go on: a real release fixes it or marks the migration.
+    printf '==> ./production_migrate.sh check-migrations --allow-unsafe\n'
+    ./production_migrate.sh check-migrations --allow-unsafe
     printf '==> ./production_migrate.sh migrate\n'
     ./production_migrate.sh migrate
     ;;

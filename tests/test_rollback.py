@@ -596,3 +596,32 @@ def test_a_restored_copy_that_does_not_match_the_metadata_is_dropped(db: Databas
     )
     assert fingerprint(db) == before
     assert side_databases(db) == []
+
+
+def test_the_enhanced_profile_works_for_a_role_that_may_not_create_databases(
+    db: Database, owner_role: Any
+) -> None:
+    """Deep validation needs a scratch database: without CREATEDB the enhanced profile falls back to
+    the full read and says why; validate-backup --deep says the check could not run, never invalid."""
+    role, _password = owner_role
+    why = (f"role '{role}' may not create databases (CREATEDB), so no scratch database for a test restore")
+    backup = db.run([str(REPO / "production_migrate_enhanced.sh"), "backup"])
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    assert (f"warning: deep validation could not run ({why}); the backup is checked by its full read only"
+            in backup.stderr.splitlines())
+    assert backup.stdout.splitlines()[-1].startswith("OK: backup ")
+    assert "is complete and verified (full read)" in backup.stdout.splitlines()[-1]
+    [dump] = (db.workdir / "backups").glob("*.sql")
+
+    deep = db.rollback_manager("validate-backup", dump.name, "--deep")
+    assert deep.returncode == 1
+    assert deep.stderr == (
+        f"{PROG}: the deep check of {dump.name} could not run: {why}; the backup passed the full check "
+        "(every data block read), which says nothing against it; grant the role CREATEDB for test "
+        "restores, or run validate-backup --full [deep-check-unavailable]\n"
+    )
+    assert "invalid" not in deep.stdout + deep.stderr
+
+    migrate = db.run([str(REPO / "production_migrate_enhanced.sh"), "migrate", "--interval", "0.5"])
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert migrate.stdout.splitlines()[-1].startswith("OK: applied 5 migration(s) in ")
