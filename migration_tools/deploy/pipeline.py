@@ -18,7 +18,9 @@ from migration_tools.core import signals
 from migration_tools.core.errors import KitError, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
-from migration_tools.deploy import apply, checks, migrate, plan, preflight, undo, verify_data
+from migration_tools.deploy import apply, checks, migrate, plan, preflight, undo
+from migration_tools.deploy.integrity import report as integrity
+from migration_tools.deploy.integrity.verify import verify_data_integrity
 from migration_tools.deploy.migrate import MigrateOptions, MigrateOutcome
 from migration_tools.pg import deploy_lock
 
@@ -51,7 +53,7 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
                   lambda checked: f"PostgreSQL {checked.server_version}")
             release = _step(summary, "check-migrations", lambda: check_release(kit),
                             lambda found: f"{len(found.pending)} pending")
-            baseline = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias)
+            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
             outcome = MigrateOutcome()
             if release.pending:
                 summary.backup = _step(
@@ -112,11 +114,11 @@ def check_release(kit: Kit) -> plan.Release:
     return release
 
 
-def verify(kit: Kit, baseline: verify_data.IntegrityReport) -> str:
+def verify(kit: Kit, baseline: integrity.IntegrityReport) -> str:
     """verify-data after migrating, failing only on problems the release brought: a problem that
     was already there before it is reported, not undone for."""
-    after = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias)
-    new = verify_data.new_problems(baseline, after)
+    after = verify_data_integrity(kit.params, kit.settings, kit.alias)
+    new = integrity.new_problems(baseline, after)
     figures = (f"orphans {baseline.orphan_total} before, {after.orphan_total} after; "
                f"invalid indexes {len(baseline.invalid_indexes)} before, {len(after.invalid_indexes)} after")
     if new:

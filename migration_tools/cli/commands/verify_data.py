@@ -33,17 +33,18 @@ if TYPE_CHECKING:
 def command(alias: str, as_json: bool, against: str | None, allow_decrease: tuple[str, ...], strict: bool,
             jobs: int, estimate: bool, timeout: float | None) -> None:
     """Check record counts, orphaned rows, duplicates, schema health and rows lost since the backup."""
-    from migration_tools.deploy import preflight, verify_data
+    from migration_tools.deploy import preflight
     from migration_tools.deploy.integrity import settings_check
+    from migration_tools.deploy.integrity.verify import VerifyOptions, verify_data_integrity
 
     kit = runtime.start("verify-data", alias)
     warnings = settings_check.run()
     preflight.run(kit.params, need_tools=False)
-    options = verify_data.VerifyOptions(
+    options = VerifyOptions(
         jobs=jobs, timeout=timeout, estimate=estimate, backups_dir=kit.paths.backups, against=against,
         allow_decrease=allow_decrease, strict=strict,
     )
-    report = verify_data.verify_data_integrity(kit.params, kit.settings, kit.alias, options)
+    report = verify_data_integrity(kit.params, kit.settings, kit.alias, options)
     report.notes[:0] = [f"{w.msg} [{w.id}]" for w in warnings]
     kit.log.info("verify-data ok=%s orphans=%d duplicates=%d problems=%s", report.ok, report.orphan_total,
                  report.duplicate_total, "; ".join(report.problems()) or "none")
