@@ -89,7 +89,7 @@ Usage: production_migrate.sh status [--database ALIAS]" ]
   run -2 --separate-stderr "$KIT_ROOT/production_migrate.sh" status extra
   [ "${stderr_lines[0]}" = "production_migrate.sh: unexpected argument 'extra'; run 'production_migrate.sh status --help' for the options [usage]" ]
   run -2 --separate-stderr "$KIT_ROOT/production_migrate_enhanced.sh" migrate --interval soon
-  [ "${stderr_lines[0]}" = "production_migrate_enhanced.sh: Invalid value for '--interval': 'soon' is not a valid float range; run 'production_migrate_enhanced.sh migrate --help' for the options [usage]" ]
+  [ "${stderr_lines[0]}" = "production_migrate_enhanced.sh: Invalid value for '--interval': 'soon' is not a valid number of seconds; run 'production_migrate_enhanced.sh migrate --help' for the options [usage]" ]
   [ ! -e migration.log ]
 }
 

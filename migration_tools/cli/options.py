@@ -37,7 +37,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 class Seconds(click.FloatRange):
     """A number of seconds of at least `min`: nan and inf are refused as click's usage errors."""
 
-    name = "seconds"
+    name = "number of seconds"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
