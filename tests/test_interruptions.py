@@ -165,3 +165,35 @@ def test_a_run_killed_outright_is_shown_by_status_and_migrate_until_resolved(dem
     [backup] = (demo_db.workdir / "backups").glob("*.sql")
     assert demo_db.rollback_manager("rollback", backup.name, "--yes").returncode == 0
     assert "unfinished run" not in demo_db.script("status").stdout
+
+
+def test_a_signal_during_the_undo_is_ignored_and_the_undo_finishes(demo_db: Database, tmp_path: Path):
+    """--commit-each run failing after an irreversible purge: the undo restores the pre-migrate
+    backup. A SIGTERM to the whole process group while it restores must not stop it: the kit says
+    it ignores the signal, and its pg_restore (in a session of its own) is not hit."""
+    before = demo_db.applied()
+    marker = tmp_path / "started"
+    slow_restore = """
+# Fault: the undo's restore is slow; it marks its start, waits 3 s, then restores for real.
+for arg in "$@"; do
+  if [[ $arg == *__restore_* ]]; then
+    : > "$MARKER"
+    sleep 3
+  fi
+done
+exec REAL "$@"
+"""
+    env = fault_bin(tmp_path, "pg_restore", slow_restore) | {
+        "MARKER": str(marker), "DJANGO_SETTINGS_MODULE": "tests.fixtures.failing_settings",
+        "FAILING_APP_MODE": "irreversible",
+    }
+    proc = start(demo_db, [str(REPO / "production_migrate.sh"), "migrate", "--commit-each"], env)
+    wait_for(marker.exists, "the undo's restore to start")
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, out + err
+    assert ("warning: SIGTERM received during the undo: ignored; the undo keeps the database in a known "
+            "state and finishes first") in err.splitlines()
+    assert "[migrate-rolled-back]" in err.strip().splitlines()[-1]
+    assert demo_db.applied() == before
+    assert demo_db.scalar("SELECT count(*) FROM medguard_notifications_notification") == 234

@@ -96,6 +96,7 @@ class FullReadFollower(threading.Thread):
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self.stderr,
+            start_new_session=tools.OWN_SESSION,
         )
         self.broken = False
 
@@ -162,5 +163,6 @@ def start_pg_dump(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=err,
+        start_new_session=tools.OWN_SESSION,
     )
     return proc, err

@@ -70,6 +70,7 @@ def archive_info(dump: Path) -> ArchiveInfo:
         text=True,
         check=False,
         stdin=subprocess.DEVNULL,
+        start_new_session=tools.OWN_SESSION,
     )
     if result.returncode != 0:
         raise ValueError(tools.first_error_line(result.stderr))
@@ -95,6 +96,7 @@ def full_read(dump: Path) -> str:
         text=True,
         check=False,
         stdin=subprocess.DEVNULL,
+        start_new_session=tools.OWN_SESSION,
     )
     if result.returncode == 0:
         return ""

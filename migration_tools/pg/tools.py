@@ -43,7 +43,8 @@ def find_tool(name: str) -> Path:
 def tool_major_version(name: str) -> tuple[int, str]:
     """(major, full version text) of a client tool, e.g. (15, '15.18')."""
     out = subprocess.run(
-        [str(find_tool(name)), "--version"], capture_output=True, text=True, check=False
+        [str(find_tool(name)), "--version"], capture_output=True, text=True, check=False,
+        start_new_session=OWN_SESSION,
     ).stdout
     match = re.search(r"(\d+)(?:\.(\d+))?", out)
     if not match:
@@ -101,6 +102,13 @@ def _service_file(pid: int, entries: tuple[tuple[str, str], ...]) -> str:
     return path
 
 
+# Every client tool the kit starts runs in a session of its own: a signal sent to the operator's
+# process group (Ctrl-C, a deploy system's SIGTERM) reaches the kit alone. The kit stops its tools
+# itself where stopping is safe (a backup, a check) and lets them finish where it would do harm
+# (the restore of an undo, during which a further signal is ignored).
+OWN_SESSION = True
+
+
 def run_tool(
     name: str,
     args: Sequence[str],
@@ -115,6 +123,7 @@ def run_tool(
         capture_output=capture,
         text=True,
         check=False,
+        start_new_session=OWN_SESSION,
     )
 
 

@@ -106,9 +106,10 @@ def run_transaction(kit: Kit, prelude: str, restore_args: list[str], epilogue: s
     with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
         psql = subprocess.Popen(
             psql_argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err,
-            env=env | {"PGAPPNAME": PSQL_APPLICATION_NAME},
+            env=env | {"PGAPPNAME": PSQL_APPLICATION_NAME}, start_new_session=tools.OWN_SESSION,
         )
-        restore = subprocess.Popen(restore_argv, stdout=subprocess.PIPE, stderr=restore_err, env=env)
+        restore = subprocess.Popen(restore_argv, stdout=subprocess.PIPE, stderr=restore_err, env=env,
+                                   start_new_session=tools.OWN_SESSION)
         assert psql.stdin is not None and restore.stdout is not None
         fed, shape = _feed(psql.stdin, prelude.encode(), restore.stdout)
         restore_rc = restore.wait()
