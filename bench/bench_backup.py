@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from devtools.pg_server import Server, create_database  # noqa: E402
-from migration_tools.backups import metadata, validate  # noqa: E402
+from migration_tools.backup import metadata, validate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "backup.md"
 DB = "bench_backup"

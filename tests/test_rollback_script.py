@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from devtools.throwaway_pg import Server, create_database, drop_database
-from migration_tools.backups import metadata
-from migration_tools.backups import script as rollback_script
+from migration_tools.backup import metadata
+from migration_tools.backup import script as rollback_script
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.pg import databases, deploy_lock
 from tests.support import (
@@ -43,7 +43,7 @@ from tests.support import (
 )
 
 SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
-TEMPLATE = REPO / "migration_tools" / "backups" / "rollback_script.sh"
+TEMPLATE = REPO / "migration_tools" / "backup" / "rollback_script.sh"
 PROG = "rollback_manager.py"
 
 

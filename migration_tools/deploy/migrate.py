@@ -57,7 +57,7 @@ def dry_run(alias: str, report: Report) -> int:
 
 def take_backup(kit: Kit, options: MigrateOptions, report: Report) -> Path:
     """The pre-migrate backup: the one place a release takes it (migrate and full-deploy)."""
-    from migration_tools.backups.create import create_backup
+    from migration_tools.backup.create import create_backup
 
     report(step("Taking the pre-migrate backup ..."))
     made = create_backup(kit, "pre-migrate", deep=options.deep_backup)

@@ -18,7 +18,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from migration_tools.backups import metadata
+from migration_tools.backup import metadata
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
 

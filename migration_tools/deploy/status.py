@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from migration_tools.backups import inventory
-from migration_tools.backups import side_databases as sides
+from migration_tools.backup import inventory
+from migration_tools.backup import side_databases as sides
 from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.core.runtime import Kit
 from migration_tools.core.sizes import human_size

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.db import connections
 
-from migration_tools.backups import metadata
+from migration_tools.backup import metadata
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, plan

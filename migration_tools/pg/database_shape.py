@@ -14,7 +14,7 @@ Before it creates anything, a rollback asks `uncopyable` which of the COPY_PROPE
 this role could not run (each tried on the target in a transaction that is rolled back).
 
 The kit runs them with psycopg and executes each statement (kit_query); the standalone script
-runs the very same text with psql's \\gexec (psql_query, filled in by backups.script). The
+runs the very same text with psql's \\gexec (psql_query, filled in by backup.script). The
 queries read pg_database through to_jsonb, so one text serves PostgreSQL 14 to 17.
 """
 

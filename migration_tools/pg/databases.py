@@ -7,7 +7,7 @@ database a session is connected to. Creating a database shaped like the target i
 pg.database_shape; finding and ending the sessions on it, in pg.sessions.
 
 The side-name rule and the maintenance-database policy below are the only ones: the
-standalone rollback script (backups/rollback_script.sh) is rendered from them.
+standalone rollback script (backup/rollback_script.sh) is rendered from them.
 """
 
 from __future__ import annotations

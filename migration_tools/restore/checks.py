@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.pg import catalog, database_shape, db, sessions

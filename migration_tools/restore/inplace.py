@@ -126,7 +126,7 @@ def _locked_out(me: str, plan: RollbackPlan, holders: list[sessions.Session], sa
 
 
 def run(kit: Kit, plan: RollbackPlan, report: Report) -> RestoreOutcome:
-    from migration_tools.backups import create as backup
+    from migration_tools.backup import create as backup
 
     target = plan.database
     why = plan.why_in_place or "as planned"

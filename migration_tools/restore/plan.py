@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from migration_tools.backups.metadata import BackupMeta, now_utc
+from migration_tools.backup.metadata import BackupMeta, now_utc
 from migration_tools.core.errors import BadInput, status_command
 from migration_tools.core.runtime import Kit
 from migration_tools.pg import databases, sessions
@@ -84,7 +84,7 @@ class BackupProblem:
 
 def backup_problem(kit: Kit, dump: Path) -> tuple[BackupMeta | None, BackupProblem | None]:
     """Full validation (checksum and every data block) and the right database."""
-    from migration_tools.backups import validate
+    from migration_tools.backup import validate
 
     try:
         result = validate.validate(dump, full=True)

@@ -23,7 +23,7 @@ def command(alias: str, deep: bool) -> None:
     kit = runtime.start("backup", alias, apps=False)
 
     output.line(f"Backing up {kit.params.describe()} (reason: manual{', deep validation' if deep else ''})")
-    from migration_tools.backups import create as backup
+    from migration_tools.backup import create as backup
 
     try:
         result = backup.create_backup(kit, "manual", deep=deep, report=output.show)

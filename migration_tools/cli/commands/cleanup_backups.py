@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import click
 
-from migration_tools.backups import retention
-from migration_tools.backups import side_databases as sides
+from migration_tools.backup import retention
+from migration_tools.backup import side_databases as sides
 from migration_tools.cli import output
 from migration_tools.cli.commands.list_backups import created_text
 from migration_tools.cli.options import database_option

@@ -7,9 +7,9 @@ import json
 
 import click
 
-from migration_tools.backups import inventory
-from migration_tools.backups import side_databases as sides
-from migration_tools.backups.inventory import BackupEntry
+from migration_tools.backup import inventory
+from migration_tools.backup import side_databases as sides
+from migration_tools.backup.inventory import BackupEntry
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import inventory
+from migration_tools.backup import inventory
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
 from migration_tools.cli.restoring import act, repair, require_confirmation_channel, restore_options
 from migration_tools.cli.runner import audited

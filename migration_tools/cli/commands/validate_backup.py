@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.backups import inventory, validate
+from migration_tools.backup import inventory, validate
 from migration_tools.cli import output
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
@@ -31,7 +31,7 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
         level = "deep" if deep else "full" if full else "shallow"
         output.line(f"Validating {dump} ({level}) ...")
         if deep:
-            from migration_tools.backups.deep import validate_deep  # the driver is needed only here
+            from migration_tools.backup.deep import validate_deep  # the driver is needed only here
 
             result = validate_deep(dump, kit.params)
         else:

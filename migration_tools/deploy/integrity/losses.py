@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from migration_tools.backups import inventory, metadata, validate
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup import inventory, metadata, validate
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.errors import KitError
 from migration_tools.deploy.integrity.labels import is_allowed
 from migration_tools.deploy.integrity.report import Loss

@@ -3,7 +3,7 @@
 Per database: each database's newest `keep` valid backups stay, and the newest valid backup of
 any database is never removed. Files being written (hidden `.<name>.partial`, locked by the
 running backup) are left alone; leftovers of interrupted backups go. The same rule
-(`beyond_retention`) decides which kept replaced databases go (backups.side_databases).
+(`beyond_retention`) decides which kept replaced databases go (backup.side_databases).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from migration_tools.backups import metadata
-from migration_tools.backups.inventory import BackupEntry, dump_candidates, list_backups
+from migration_tools.backup import metadata
+from migration_tools.backup.inventory import BackupEntry, dump_candidates, list_backups
 
 
 @dataclass

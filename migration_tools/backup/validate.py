@@ -4,7 +4,7 @@ shallow: metadata present and well formed, consistent with the file (name, size,
          with the archive's own header (`pg_restore --list`: TOC entries, database, versions).
 full:    also `pg_restore -f /dev/null`, which decompresses every data block. `--list` reads only
          the table of contents and accepts an archive truncated to half or with flipped bytes.
-deep:    (backups.deep) also a real restore into a scratch database.
+deep:    (backup.deep) also a real restore into a scratch database.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migration_tools.backups import metadata
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup import metadata
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
 from migration_tools.pg import tools

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from migration_tools.backups import metadata, validate
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup import metadata, validate
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.errors import BadInput
 
 

@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from migration_tools import __version__
-from migration_tools.backups import metadata
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup import metadata
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.pg import database_shape, databases
 
 SCRIPT_MODE = 0o700
@@ -31,7 +31,7 @@ _BODY_START = "set -euo pipefail"
 
 def template() -> str:
     """The template's text, read from the installed package."""
-    return resources.files("migration_tools.backups").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
+    return resources.files("migration_tools.backup").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
 
 
 def _sql_table(key: str) -> str:

@@ -25,10 +25,10 @@ from typing import Any
 import psycopg
 
 from migration_tools import __version__
-from migration_tools.backups import dumping, metadata, validate
-from migration_tools.backups import script as rollback_script
-from migration_tools.backups.deep import deep_check
-from migration_tools.backups.metadata import BackupMeta
+from migration_tools.backup import dumping, metadata, validate
+from migration_tools.backup import script as rollback_script
+from migration_tools.backup.deep import deep_check
+from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core import signals
 from migration_tools.core.errors import BadInput, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, quiet

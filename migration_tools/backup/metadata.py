@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from migration_tools.backups import metadata_rules
-from migration_tools.backups.metadata_rules import FORMAT_VERSION, REASONS, REQUIRED_KEYS, TOOL
+from migration_tools.backup import metadata_rules
+from migration_tools.backup.metadata_rules import FORMAT_VERSION, REASONS, REQUIRED_KEYS, TOOL
 from migration_tools.core.errors import BadInput
 
 __all__ = ["FORMAT_VERSION", "REASONS", "REQUIRED_KEYS", "TOOL"]

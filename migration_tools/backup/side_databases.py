@@ -7,7 +7,7 @@ backups' retention to them (retention.beyond_retention) by the UTC time in their
 
 Leftovers: `<db>__restore_<stamp>`, the copy a killed rollback was restoring into (a leftover only
 while nobody holds the deploy lock: a running rollback holds it), and `kitcheck_<db>_<hex>`, the
-scratch database of a killed deep check (backups.deep). A deep check does not take the deploy lock,
+scratch database of a killed deep check (backup.deep). A deep check does not take the deploy lock,
 so a scratch database goes only when no session is connected to it and it is older than
 SCRATCH_MIN_AGE. pg_database records no creation time; the age comes, in this order, from a stamp
 in the name, from the modification time of the database's PG_VERSION file (written once, by
@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from migration_tools.backups import deep
-from migration_tools.backups.retention import beyond_retention
+from migration_tools.backup import deep
+from migration_tools.backup.retention import beyond_retention
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.redact import redact
 from migration_tools.core.sizes import human_size

@@ -14,9 +14,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from migration_tools.backups import validate
-from migration_tools.backups.metadata import BackupMeta
-from migration_tools.backups.validate import Validation
+from migration_tools.backup import validate
+from migration_tools.backup.metadata import BackupMeta
+from migration_tools.backup.validate import Validation
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
 from migration_tools.core.redact import redact
