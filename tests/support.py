@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from devtools.pg_server import Server
-from migration_tools.backups import metadata
+from migration_tools.backup import metadata
 
 BACKUP_PREFIX = "medguard"  # the demo settings' MIGRATION_KIT["BACKUP_PREFIX"]
 ROLLBACK_PROG = "rollback_manager.py"

@@ -23,8 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from migration_tools.backups import create as backup_mod
-from migration_tools.backups import dumping, metadata
+from migration_tools.backup import create as backup_mod
+from migration_tools.backup import dumping, metadata
 from migration_tools.core.sizes import human_size
 from tests.support import (
     REPO,
@@ -375,7 +375,7 @@ def test_unknown_option_is_refused_before_anything_runs(demo_db: Database):
 def test_create_backup_records_the_callers_reason(demo_db: Database, reason: str):
     code = (
         "import sys; from migration_tools.core import runtime; "
-        "from migration_tools.backups import create as backup; "
+        "from migration_tools.backup import create as backup; "
         "kit = runtime.start('backup'); r = backup.create_backup(kit, sys.argv[1]); print(r.meta)"
     )
     result = demo_db.run([sys.executable, "-c", code, reason])

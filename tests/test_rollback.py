@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from devtools.pg_server import Server, create_database, drop_database
-from migration_tools.backups import metadata
+from migration_tools.backup import metadata
 from tests.support import (
     REPO,
     TEMPLATE_DB,

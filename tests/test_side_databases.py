@@ -23,8 +23,8 @@ import psycopg
 import pytest
 
 from devtools.pg_server import create_database, drop_database
-from migration_tools.backups import deep
-from migration_tools.backups import side_databases as sides
+from migration_tools.backup import deep
+from migration_tools.backup import side_databases as sides
 from migration_tools.core import audit
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.sizes import human_size

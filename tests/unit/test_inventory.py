@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_tools.backups.inventory import resolve
+from migration_tools.backup.inventory import resolve
 from migration_tools.core.errors import EXIT_USAGE, BadInput
 
 DUMP = "medguard_backup_20261125_181500.sql"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_tools.backups import metadata
-from migration_tools.backups.metadata import BackupMeta, from_dict, load
+from migration_tools.backup import metadata
+from migration_tools.backup.metadata import BackupMeta, from_dict, load
 from migration_tools.core.errors import EXIT_USAGE, BadInput
 
 DUMP = "medguard_backup_20261125_181500.sql"
