@@ -4,16 +4,16 @@
     .venv/bin/python bench/bench_undo.py --scale 100000 --runs 3 --success-runs 5
 
 Starts a throwaway PostgreSQL (fsync on, as in production), seeds a template database with
-`manage.py seed_demo --scale N` and copies it (CREATE DATABASE ... TEMPLATE) for every run.
+`manage.py seed_demo --scale N`, copies it (CREATE DATABASE ... TEMPLATE) for every run; writes
+bench/results/undo.md.
 
-1. Undo: `python -m migration_tools migrate [--commit-each]` (backup taken) with the failing plan of
-   tests/fixtures/failing_settings.py: (a) the default, one transaction; (b) --commit-each,
-   reversible plan; (c) --commit-each, FAILING_APP_MODE=irreversible. The figure is the kit's log
-   line `rolled back (<how>) <s>s after the failure`; the database is then compared with the template.
+1. Undo: `python -m migration_tools migrate [--commit-each]` (backup taken), FAILING_APP_MODE=last of
+   tests/fixtures/failing_settings.py: failing_app.0002_boom fails as the LAST migration of each plan.
+   (a) the default, one transaction, and (c) --commit-each, both on the full release; (b) --commit-each
+   on a copy first brought to medguard_notifications.0003, so the rest is reversible. The figure is the
+   kit's log line `rolled back (<how>) <s>s after the failure`; the database is then compared.
 2. Success: wall time of `migrate --no-backup` against `migrate --no-backup --commit-each` on the
    demo's pending release, alternating which goes first. Target: ratio of medians <= 1.05.
-
-Writes bench/results/undo.md.
 """
 
 from __future__ import annotations
@@ -42,8 +42,14 @@ from migration_tools.pg.catalog import STATS_FLUSH_DELAY_S  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "undo.md"
 TEMPLATE = "undo_template"
+TEMPLATE_B = "undo_template_purged"  # TEMPLATE brought to medguard_notifications.0003 (mode b)
+PURGE = "medguard_notifications.0003_purge_expired_notifications"
+APP_MODE = "last"  # FAILING_APP_MODE: boom depends on every leaf of the pending release
 TARGET = 1.05
 FAILING_SETTINGS = "tests.fixtures.failing_settings"
+PROD = "medguard_backend.settings.production"
+MANAGE = [sys.executable, str(REPO / "example" / "manage.py")]
+MIGRATE = [sys.executable, "-m", "migration_tools", "migrate"]
 BOOM = "failing_app.0002_boom"
 UNDONE = re.compile(r"rolled back \((.*)\) ([0-9.]+)s after the failure")
 
@@ -52,29 +58,23 @@ UNDONE = re.compile(r"rolled back \((.*)\) ([0-9.]+)s after the failure")
 class Mode:
     key: str
     title: str
-    app_mode: str | None  # FAILING_APP_MODE
+    template: str  # what each run's copy is made from
     flags: tuple[str, ...]
 
 
 MODES = [
-    Mode("a", "default (whole plan in one transaction)", None, ()),
-    Mode("b", "`--commit-each`, reversible plan", None, ("--commit-each",)),
-    Mode("c", "`--commit-each`, irreversible plan (`FAILING_APP_MODE=irreversible`)", "irreversible",
-         ("--commit-each",)),
+    Mode("a", "default (whole plan in one transaction), full release", TEMPLATE, ()),
+    Mode("b", "`--commit-each`, reversible plan (copy past the purge)", TEMPLATE_B, ("--commit-each",)),
+    Mode("c", "`--commit-each`, full release (holds the irreversible purge)", TEMPLATE, ("--commit-each",)),
 ]
 
 
-def env_for(server: Server, dbname: str, workdir: Path, settings: str,
-            app_mode: str | None) -> dict[str, str]:
-    """tests/support.py base_env, with the settings module and FAILING_APP_MODE chosen here."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DB_", "PG", "DJANGO_")) and k != "FAILING_APP_MODE"}
-    env.update(server.env(dbname))
-    env.update(DJANGO_SETTINGS_MODULE=settings, DJANGO_PROJECT_DIR=str(REPO / "example"),
-               PM_PYTHON=sys.executable, PM_WORKDIR=str(workdir), PYTHONPATH=str(REPO))
-    if app_mode:
-        env["FAILING_APP_MODE"] = app_mode
-    return env
+def env_for(server: Server, dbname: str, workdir: Path, settings: str) -> dict[str, str]:
+    """tests/support.py base_env, with the settings module chosen here (PROD ignores FAILING_APP_MODE)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "PG", "DJANGO_"))}
+    return env | server.env(dbname) | {
+        "DJANGO_SETTINGS_MODULE": settings, "FAILING_APP_MODE": APP_MODE, "PM_PYTHON": sys.executable,
+        "DJANGO_PROJECT_DIR": str(REPO / "example"), "PM_WORKDIR": str(workdir), "PYTHONPATH": str(REPO)}
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, expect: int = 0) -> tuple[float, str]:
@@ -126,18 +126,17 @@ def drop_with_side_databases(server: Server, dbname: str) -> None:
         drop_database(server, name)
 
 
-def fresh_copy(server: Server, work: Path, label: str) -> tuple[str, Path]:
+def fresh_copy(server: Server, work: Path, label: str, template: str = TEMPLATE) -> tuple[str, Path]:
     dbname = f"u_{uuid.uuid4().hex[:10]}"
-    create_database(server, dbname, template=TEMPLATE)
-    workdir = work / label
-    workdir.mkdir()
+    create_database(server, dbname, template=template)
+    (workdir := work / label).mkdir()
     return dbname, workdir
 
 
-def plan_order(server: Server, work: Path, app_mode: str | None) -> list[str]:
+def plan_order(server: Server, work: Path, template: str) -> list[str]:
     """The failing plan's order, as `./production_migrate.sh migrate --dry-run` prints it."""
-    dbname, workdir = fresh_copy(server, work, f"dry-run-{uuid.uuid4().hex[:6]}")
-    env = env_for(server, dbname, workdir, FAILING_SETTINGS, app_mode)
+    dbname, workdir = fresh_copy(server, work, f"dry-run-{uuid.uuid4().hex[:6]}", template)
+    env = env_for(server, dbname, workdir, FAILING_SETTINGS)
     _, out = run([str(REPO / "production_migrate.sh"), "migrate", "--dry-run"], env, workdir)
     drop_with_side_databases(server, dbname)
     return [m.group(1) for m in re.finditer(r"^-- \[\d+/\d+\] (\S+)$", out, re.MULTILINE)]
@@ -145,9 +144,9 @@ def plan_order(server: Server, work: Path, app_mode: str | None) -> list[str]:
 
 def measure_undo(server: Server, work: Path, mode: Mode, index: int,
                  before: dict[str, Any]) -> tuple[float, str, list[str]]:
-    dbname, workdir = fresh_copy(server, work, f"undo-{mode.key}-{index}")
-    env = env_for(server, dbname, workdir, FAILING_SETTINGS, mode.app_mode)
-    run([sys.executable, "-m", "migration_tools", "migrate", *mode.flags], env, workdir, expect=3)
+    dbname, workdir = fresh_copy(server, work, f"undo-{mode.key}-{index}", mode.template)
+    env = env_for(server, dbname, workdir, FAILING_SETTINGS)
+    run([*MIGRATE, *mode.flags], env, workdir, expect=3)
     found = UNDONE.findall((workdir / "migration.log").read_text())
     if len(found) != 1:
         raise SystemExit(f"mode {mode.key}: expected one 'rolled back' line in migration.log, found {found}")
@@ -162,10 +161,9 @@ def measure_undo(server: Server, work: Path, mode: Mode, index: int,
 
 def measure_success(server: Server, work: Path, arm: str, index: int) -> tuple[float, list[Any], bool]:
     dbname, workdir = fresh_copy(server, work, f"success-{arm}-{index}")
-    env = env_for(server, dbname, workdir, "medguard_backend.settings.production", None)
+    env = env_for(server, dbname, workdir, PROD)
     flags = ["--commit-each"] if arm == "commit-each" else []
-    argv = [sys.executable, "-m", "migration_tools", "migrate", "--no-backup", *flags]
-    seconds, out = run(argv, env, workdir)
+    seconds, out = run([*MIGRATE, "--no-backup", *flags], env, workdir)
     with connect(server, dbname) as conn:
         applied = sorted(conn.execute("SELECT app, name FROM django_migrations").fetchall())
     drop_with_side_databases(server, dbname)
@@ -188,25 +186,28 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-undo-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o711)
-        work = root / "work"
-        work.mkdir()
+        (work := root / "work").mkdir()
         server = Server(root / "pg", fast=False)
         server.start()
         try:
             create_database(server, TEMPLATE)
-            seed_env = env_for(server, TEMPLATE, work, "medguard_backend.settings.production", None)
-            seed_s, _ = run([sys.executable, str(REPO / "example" / "manage.py"), "seed_demo",
-                             "--scale", str(args.scale)], seed_env, work)
-            before = fingerprint(server, TEMPLATE)
-            rows = sum(v[0] for k, v in before.items() if k.startswith("rows "))
+            seed_s, _ = run([*MANAGE, "seed_demo", "--scale", str(args.scale)],
+                            env_for(server, TEMPLATE, work, PROD), work)
+            create_database(server, TEMPLATE_B, template=TEMPLATE)
+            run([*MANAGE, "migrate", "medguard_notifications", "0003"],
+                env_for(server, TEMPLATE_B, work, PROD), work)
+            befores = {t: fingerprint(server, t) for t in (TEMPLATE, TEMPLATE_B)}
+            rows = sum(v[0] for k, v in befores[TEMPLATE].items() if k.startswith("rows "))
             with connect(server, "postgres") as conn:
                 version = conn.execute("SHOW server_version").fetchone()[0]
                 db_bytes = conn.execute("SELECT pg_database_size(%s)", (TEMPLATE,)).fetchone()[0]
             print(f"seeded {rows:,} rows in {seed_s:.1f}s", flush=True)
-            orders = {m.key: plan_order(server, work, m.app_mode) for m in MODES}
+            orders = {m.key: plan_order(server, work, m.template) for m in MODES}
+            if any(not o or o[-1] != BOOM for o in orders.values()):
+                raise SystemExit(f"{BOOM} is not the last migration of every plan: {orders}")
             for index in range(args.runs):
                 for mode in MODES if index % 2 == 0 else MODES[::-1]:
-                    undo[mode.key].append(measure_undo(server, work, mode, index, before))
+                    undo[mode.key].append(measure_undo(server, work, mode, index, befores[mode.template]))
             applied_sets: list[list[Any]] = []
             fallback = False
             for index in range(args.success_runs):
@@ -234,28 +235,29 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## 1. From the failure to the database as before",
         "",
-        "`python -m migration_tools migrate [--commit-each]` (pre-migrate backup taken, not timed here) "
-        f"with `DJANGO_SETTINGS_MODULE={FAILING_SETTINGS}`, whose `{BOOM}` divides by zero. "
-        "The figure is the kit's own: the line `rolled back (<how>) <s>s after the failure` in "
-        "`migration.log` (from the moment the failure surfaced to the applied migrations checked equal "
-        "to those before the run). After every run the database was compared with the template: "
-        "applied migrations, columns, indexes, constraints, and each table's row count and the sum of "
-        "its rows' hashes (sequences not compared). The order of the three modes alternates from run "
-        f"to run. Mode (c) includes the kit's {STATS_FLUSH_DELAY_S} s wait for the statistics to flush "
-        "before it decides that nobody else wrote since the backup.",
+        "`python -m migration_tools migrate [--commit-each]` (pre-migrate backup taken, not timed here) with "
+        f"`DJANGO_SETTINGS_MODULE={FAILING_SETTINGS}` and `FAILING_APP_MODE={APP_MODE}`: `{BOOM}` divides "
+        "by zero and depends on every leaf of the demo's pending release, so in every mode it fails as the "
+        "**last** migration of the plan, after all the others were applied. The figure is the kit's own: "
+        "the line `rolled back (<how>) <s>s after the failure` in `migration.log` (from the moment the "
+        "failure surfaced to the applied migrations checked equal to those before the run). After every "
+        "run the database was compared with its template: applied migrations, columns, indexes, "
+        "constraints, and each table's row count and the sum of its rows' hashes (sequences not compared). "
+        f"Modes (a) and (c) run the full release, which holds the irreversible `{PURGE}`: (c) can only be "
+        "undone by restoring the backup. Mode (b) needs a plan without it, so its copies come from a second "
+        "template, the seeded one first brought to that migration by `python example/manage.py migrate "
+        "medguard_notifications 0003` (the kit's migrate takes no target); the rest of its plan is "
+        "reversible and still ends with the failing migration. The order of the three modes alternates "
+        f"from run to run. Mode (c) includes the kit's {STATS_FLUSH_DELAY_S} s wait for the statistics to "
+        "flush before it decides that nobody else wrote since the backup.",
         "",
         "Where the failing migration sits in each plan (`./production_migrate.sh migrate --dry-run`):",
         "",
+        *(f"- ({k}): `{BOOM}` is **last** ({len(o)} of {len(o)}): " + ", ".join(f"`{m}`" for m in o)
+          for k, o in orders.items()),
+        "",
+        "| mode | how the kit undid it | median | runs (s) | database as before |", "|---|---|---|---|---|",
     ]
-    for mode in MODES[1:] if orders["a"] == orders["b"] else MODES:
-        order = orders[mode.key]
-        pos = order.index(BOOM) + 1 if BOOM in order else 0
-        plan_name = "irreversible plan" if mode.app_mode else "reversible plan (modes a and b)"
-        where = ("the last" if pos == len(order) else f"**position {pos} of {len(order)}, not the last**"
-                 if pos else "**absent**")
-        lines.append(f"- {plan_name}: `{BOOM}` is {where}: " + ", ".join(f"`{m}`" for m in order))
-    lines += ["", "| mode | how the kit undid it | median | runs (s) | database as before |",
-              "|---|---|---|---|---|"]
     for mode in MODES:
         got = undo[mode.key]
         hows = sorted({re.sub(r"medguard_backup_\S+", "the pre-migrate backup", h) for _, h, _ in got})
@@ -264,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         secs = [s for s, _, _ in got]
         lines.append(f"| ({mode.key}) {mode.title} | {'; '.join(hows)} | **{statistics.median(secs):.3f} s** "
                      f"| {values(secs)} | {same} |")
-    med_one = statistics.median(success["one-transaction"])
-    med_each = statistics.median(success["commit-each"])
+    med_one, med_each = (statistics.median(success[arm]) for arm in ("one-transaction", "commit-each"))
     ratio = med_one / med_each
     lines += [
         "",
