@@ -23,13 +23,17 @@ from migration_tools.core.redact import redact
 from migration_tools.pg import catalog, database_shape, databases, db, tools
 
 SCRATCH_PREFIX = "kitcheck_"
+SCRATCH_DB_BYTES = 40  # of the database's name; with the prefix and a token, well inside 63 bytes
 RESTORE_JOBS = max(1, min(4, os.cpu_count() or 1))
 
 
+def scratch_prefix(database: str) -> str:
+    """`kitcheck_<db>_`: every scratch database of `database` starts so (side_databases finds them)."""
+    return f"{SCRATCH_PREFIX}{databases.clip_identifier(database, SCRATCH_DB_BYTES)}_"
+
+
 def scratch_name(database: str) -> str:
-    token = secrets.token_hex(4)
-    room = databases.MAX_IDENT_BYTES - len(SCRATCH_PREFIX) - 1 - len(token)
-    return f"{SCRATCH_PREFIX}{databases.clip_identifier(database, min(room, 40))}_{token}"
+    return scratch_prefix(database) + secrets.token_hex(4)
 
 
 def _admin_connect(params: ConnParams) -> psycopg.Connection[Any]:
@@ -49,8 +53,7 @@ def drop_scratch(params: ConnParams, name: str) -> str:
     """Drop the scratch database; '' on success, else what went wrong."""
     try:
         with _admin_connect(params) as conn:
-            force = sql.SQL(" WITH (FORCE)") if db.server_version_num(conn) >= 130000 else sql.SQL("")
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
+            databases.drop(conn, name)
         return ""
     except (KitError, psycopg.Error) as exc:
         return f"could not drop scratch database '{name}': {redact(str(exc)).strip()}"

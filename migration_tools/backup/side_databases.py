@@ -44,7 +44,6 @@ KEPT, RESTORE, SCRATCH = "kept", "restore", "scratch"
 KEPT_TAGS = (databases.ASIDE_TAG, databases.UNDONE_TAG)
 SCRATCH_MIN_AGE = timedelta(minutes=5)
 QUIET_WATCH_S = 5.0
-SCRATCH_NAME_BYTES = 40  # deep.scratch_name clips the database part to this
 _SCRATCH_TAIL = re.compile(r"[0-9a-f]{8}|[0-9]{8}_[0-9]{6}_[0-9a-f]{4}")  # its token, or a stamp
 
 
@@ -90,13 +89,8 @@ def stamp_time(stamp: str) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc)
 
 
-def scratch_prefix(target: str) -> str:
-    """`kitcheck_<db>_`, the database part clipped as deep.scratch_name clips it."""
-    return f"{deep.SCRATCH_PREFIX}{databases.clip_identifier(target, SCRATCH_NAME_BYTES)}_"
-
-
 def is_scratch_of(name: str, target: str) -> bool:
-    prefix = scratch_prefix(target)
+    prefix = deep.scratch_prefix(target)
     return name.startswith(prefix) and _SCRATCH_TAIL.fullmatch(name[len(prefix) :]) is not None
 
 
@@ -133,7 +127,7 @@ def survey(conn: psycopg.Connection[Any], target: str) -> Survey:
     for tag, names in sides.items():
         for name in names:
             kinds[name] = (RESTORE if tag == databases.RESTORE_TAG else KEPT, name.rpartition(f"__{tag}_")[2])
-    prefix = scratch_prefix(target)
+    prefix = deep.scratch_prefix(target)
     for (name,) in conn.execute("SELECT datname FROM pg_database").fetchall():
         if is_scratch_of(str(name), target):
             kinds[str(name)] = (SCRATCH, str(name)[len(prefix) :])
