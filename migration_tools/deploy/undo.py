@@ -23,7 +23,8 @@ from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, plan
 from migration_tools.deploy.plan import MigrationKey
-from migration_tools.pg import catalog, db
+from migration_tools.pg import catalog
+from migration_tools.restore import checks
 
 ROLLED_BACK, FAILED, KEPT = "rolled-back", "rollback-failed", "kept"
 
@@ -86,18 +87,11 @@ def _undo(
 
 def others_wrote_since(kit: Kit, backup: Path, result: apply.RunResult) -> tuple[dict[str, int], str]:
     """Rows others wrote per table since the backup, or a reason why that cannot be told."""
-    meta = metadata.load(metadata.meta_path_for(backup))
-    if not meta.write_counters:
-        return {}, f"{backup.name} records no write counters, so writes since it cannot be told apart"
     if not result.own_writes_known:
         return {}, "a non-atomic migration wrote rows, so this run's writes cannot be told from others'"
     time.sleep(catalog.STATS_FLUSH_DELAY_S)
-    with db.connect(kit.params, purpose="undo check") as conn:
-        now = catalog.write_counters(conn)
-    others = catalog.writes_since(meta.write_counters, now, result.own_writes)
-    if others is None:
-        return {}, "the statistics were reset since the backup, so writes since it cannot be told"
-    return others, ""
+    meta = metadata.load(metadata.meta_path_for(backup))
+    return checks.writes_by_others(kit.params, backup.name, meta, result.own_writes)
 
 
 def _checked(kit: Kit, before: set[MigrationKey], how: str, report: Report, failed_at: float) -> UndoOutcome:

@@ -1,8 +1,8 @@
 """What a rollback finds out before it acts: read-only checks, each one answer for the plan.
 
-- `writes_since_backup`: the rows written to the target since the backup, which the rollback
-  discards (the statistics' write counters now against those the backup recorded, as the
-  migrate path's undo tells them: pg.catalog.writes_since).
+- `writes_by_others` / `writes_since_backup`: the rows written to the target since the backup
+  (the statistics' write counters now against those the backup recorded), which a rollback
+  discards and which stop migrate's undo from restoring the backup.
 - `refuse_swap_problems`: a swap that could not finish is refused before anything is created:
   a database property the role could not give the new database (pg.database_shape.uncopyable),
   or sessions on the target the role may not end (pg.sessions).
@@ -33,26 +33,38 @@ def writes_since_backup(params: ConnParams, dump: Path, meta: BackupMeta, *, acc
     Counters another session has not flushed yet (PostgreSQL flushes them at most once a second,
     and within 10 s for a session that went idle) are not counted.
     """
-    if not meta.write_counters:
-        return f"cannot be told: {dump.name} records no write counters"
     if not accepting:
         return f"cannot be told: database '{params.dbname}' refuses connections"
-    try:
-        with db.connect(params, purpose="rollback plan") as conn:
-            now = catalog.write_counters(conn)
-    except KitError as exc:
-        return f"cannot be told: {exc.message}"
-    except psycopg.Error as exc:
-        return f"cannot be told: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'query failed'}"
-    found = catalog.writes_since(meta.write_counters, now, {})
-    if found is None:
-        return "cannot be told: the statistics were reset since the backup"
+    found, why = writes_by_others(params, dump.name, meta)
+    if why:
+        return f"cannot be told: {why}"
     if not found:
         return "none since the backup"
     tables = sorted(found.items())
     text = ", ".join(f"{table} ({count:,} row(s))" for table, count in tables[:MAX_TABLES_LISTED])
     more = len(tables) - MAX_TABLES_LISTED
     return text + (f", and {more} more table(s)" if more > 0 else "")
+
+
+def writes_by_others(
+    params: ConnParams, dump_name: str, meta: BackupMeta, own: dict[str, int] | None = None
+) -> tuple[dict[str, int], str]:
+    """Rows written per table since the backup, minus `own` (a run's own writes); or, with an
+    empty result, why that cannot be told. The one comparison the rollback plan and migrate's undo
+    both make."""
+    if not meta.write_counters:
+        return {}, f"{dump_name} records no write counters"
+    try:
+        with db.connect(params, purpose="writes since the backup") as conn:
+            now = catalog.write_counters(conn)
+    except KitError as exc:
+        return {}, exc.message
+    except psycopg.Error as exc:
+        return {}, str(exc).strip().splitlines()[0] if str(exc).strip() else "the query failed"
+    found = catalog.writes_since(meta.write_counters, now, own or {})
+    if found is None:
+        return {}, "the statistics were reset since the backup"
+    return found, ""
 
 
 def refuse_swap_problems(conn: psycopg.Connection[Any], target: str) -> None:
