@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import uuid
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools.pg_server import HarnessError, Server, create_database, drop_database
-from tests.support import EXAMPLE, TEMPLATE_DB, Database, base_env, side_databases
+from tests.support import EXAMPLE, TEMPLATE_DB, Database, MakeRole, Role, base_env, side_databases
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +86,34 @@ def db(demo_db: Database) -> Iterator[Database]:
     with demo_db.connect("postgres") as conn:
         for name in side_databases(demo_db):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_role(db: Database) -> Iterator[MakeRole]:
+    """make_role(prefix, *attributes, login=True): a role named prefix_<random>, dropped afterwards
+    with everything it owns (the side databases a rollback kept are dropped first)."""
+    made: list[str] = []
+
+    def make(prefix: str, *attributes: str, login: bool = True) -> Role:
+        role = Role(f"{prefix}_{uuid.uuid4().hex[:8]}", "Pw-" + secrets.token_hex(8))
+        with db.connect("postgres") as conn:
+            conn.execute(f"CREATE ROLE {role} {'LOGIN' if login else 'NOLOGIN'} NOSUPERUSER "
+                         f"{' '.join(attributes)} PASSWORD '{role.password}'")
+        made.append(role.name)
+        return role
+
+    yield make
+    with db.connect("postgres") as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(%s)",
+                     (made,))
+        for name in side_databases(db):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS true')
+        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO postgres')
+    with db.connect() as conn:
+        for name in made:
+            conn.execute(f"REASSIGN OWNED BY {name} TO postgres")
+            conn.execute(f"DROP OWNED BY {name}")
+    with db.connect("postgres") as conn:
+        for name in made:
+            conn.execute(f"DROP ROLE {name}")

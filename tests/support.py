@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,27 @@ def make_backup(database: Database, *, stamp: str | None = None) -> Path:
     )
     metadata.write(meta, metadata.meta_path_for(dump))
     return dump
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    password: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+MakeRole = Callable[..., Role]  # the make_role fixture (conftest.py)
+
+
+def run_as(db: Database, role: Role, *, tables: bool) -> None:
+    """The kit runs as `role`, which owns the database (and its tables when `tables`)."""
+    with db.connect("postgres") as conn:
+        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO {role}')
+    if tables:
+        with db.connect() as conn:
+            tables_found = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            for (table,) in tables_found.fetchall():
+                conn.execute(f'ALTER TABLE public."{table}" OWNER TO {role}')
+    db.env.update(DB_USER=role.name, DB_PASSWORD=role.password)

@@ -25,6 +25,7 @@ from tests.support import (
     REPO,
     TEMPLATE_DB,
     Database,
+    MakeRole,
     base_env,
     change_after_backup,
     fault_bin,
@@ -32,6 +33,7 @@ from tests.support import (
     flip_bytes,
     make_backup,
     rollback_log_lines,
+    run_as,
     side_databases,
     wait_for,
 )
@@ -447,25 +449,11 @@ def test_a_second_rollback_is_refused_at_once_naming_the_first(db: Database, tmp
 
 
 @pytest.fixture
-def owner_role(db: Database) -> Any:
+def owner_role(db: Database, make_role: MakeRole) -> tuple[str, str]:
     """A login role that owns the database and its tables but may not create databases."""
-    role = f"app_{db.name}"
-    password = "Own3r-" + db.name
-    with db.connect("postgres") as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER PASSWORD '{password}'")
-        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO {role}')
-    with db.connect() as conn:
-        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
-        for (table,) in tables:
-            conn.execute(f'ALTER TABLE public."{table}" OWNER TO {role}')
-    db.env.update(DB_USER=role, DB_PASSWORD=password)
-    yield role, password
-    with db.connect() as conn:
-        conn.execute(f"REASSIGN OWNED BY {role} TO postgres")
-        conn.execute(f"DROP OWNED BY {role}")
-    with db.connect("postgres") as conn:
-        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO postgres')
-        conn.execute(f"DROP ROLE {role}")
+    role = make_role("app", "NOCREATEDB")
+    run_as(db, role, tables=True)
+    return role.name, role.password
 
 
 def test_without_createdb_it_restores_in_place_after_a_safety_backup(db: Database, owner_role: Any) -> None:

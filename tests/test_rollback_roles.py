@@ -9,11 +9,9 @@ the printed line and the database state.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +22,13 @@ from devtools.pg_server import create_database
 from tests.support import (
     ROLLBACK_PROG,
     Database,
+    MakeRole,
+    Role,
     change_after_backup,
     fingerprint,
     make_backup,
     rollback_log_lines,
+    run_as,
     side_databases,
     take_backup,
     wait_for,
@@ -35,61 +36,6 @@ from tests.support import (
 
 PROG = ROLLBACK_PROG
 WRITES = "Rows written since the backup, which this rollback discards: "
-
-
-@dataclass(frozen=True)
-class Role:
-    name: str
-    password: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-MakeRole = Callable[..., Role]
-
-
-@pytest.fixture
-def make_role(db: Database) -> Iterator[MakeRole]:
-    """make_role(prefix, *attributes, login=True): a role named prefix_<random>, dropped afterwards
-    with everything it owns (the side databases a rollback kept are dropped first)."""
-    made: list[str] = []
-
-    def make(prefix: str, *attributes: str, login: bool = True) -> Role:
-        role = Role(f"{prefix}_{uuid.uuid4().hex[:8]}", "Pw-" + secrets.token_hex(8))
-        with db.connect("postgres") as conn:
-            conn.execute(f"CREATE ROLE {role} {'LOGIN' if login else 'NOLOGIN'} NOSUPERUSER "
-                         f"{' '.join(attributes)} PASSWORD '{role.password}'")
-        made.append(role.name)
-        return role
-
-    yield make
-    with db.connect("postgres") as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(%s)",
-                     (made,))
-        for name in side_databases(db):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS true')
-        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO postgres')
-    with db.connect() as conn:
-        for name in made:
-            conn.execute(f"REASSIGN OWNED BY {name} TO postgres")
-            conn.execute(f"DROP OWNED BY {name}")
-    with db.connect("postgres") as conn:
-        for name in made:
-            conn.execute(f"DROP ROLE {name}")
-
-
-def run_as(db: Database, role: Role, *, tables: bool) -> None:
-    """The kit runs as `role`, which owns the database (and its tables when `tables`)."""
-    with db.connect("postgres") as conn:
-        conn.execute(f'ALTER DATABASE "{db.name}" OWNER TO {role}')
-    if tables:
-        with db.connect() as conn:
-            tables_found = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            for (table,) in tables_found.fetchall():
-                conn.execute(f'ALTER TABLE public."{table}" OWNER TO {role}')
-    db.env.update(DB_USER=role.name, DB_PASSWORD=role.password)
 
 
 def connect_as(db: Database, role: Role, *, app: str = "medguard-app", autocommit: bool = True) -> Any:
