@@ -63,6 +63,7 @@ class MigrationMonitor:
         self._migrations: list[dict[str, Any]] = []
         self._outcome = "unknown"
         self._report: dict[str, Any] | None = None
+        self._sections: dict[str, Callable[[], dict[str, Any]]] = {}
         self.sample_cpu_seconds: list[float] = []  # thread CPU time spent per sample (the bench reads it)
         self._io_start: tuple[int, int] | None = None
         self._errors_start = self._warnings_start = 0
@@ -141,7 +142,12 @@ class MigrationMonitor:
             "started_at": samples.iso(self._started_at),
             "finished_at": samples.iso(self._finished_at),
             "monitor_warnings": warnings,
+            **{name: provider() for name, provider in self._sections.items()},
         }
+
+    def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+        """Merge `provider()`'s figures into the report under `name` (e.g. the availability probe)."""
+        self._sections[name] = provider
 
     def record_migration(self, label: str, seconds: float) -> None:
         with self._lock:
