@@ -142,11 +142,11 @@ class MigrationMonitor:
             "started_at": samples.iso(self._started_at),
             "finished_at": samples.iso(self._finished_at),
             "monitor_warnings": warnings,
-            **{name: provider() for name, provider in self._sections.items()},
+            **{key: value for provider in self._sections.values() for key, value in provider().items()},
         }
 
     def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
-        """Merge `provider()`'s figures into the report under `name` (e.g. the availability probe)."""
+        """Merge the keys of `provider()` into the report (e.g. the availability probe's figures)."""
         self._sections[name] = provider
 
     def record_migration(self, label: str, seconds: float) -> None:
