@@ -17,6 +17,7 @@ COMMANDS = {
     "backup": "backup",
     "migrate": "migrate",
     "verify-data": "verify_data",
+    "zero-downtime": "zero_downtime",
     "full-deploy": "full_deploy",
 }
 

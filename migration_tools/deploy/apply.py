@@ -53,6 +53,7 @@ class RunResult:
     failed_at: float = 0.0  # time.monotonic() when the failure surfaced, before any rollback
     own_writes: dict[str, int] = field(default_factory=dict)
     own_writes_known: bool = True
+    operations_done: int = 0  # operations of the failed migration that completed before it failed
 
     @property
     def keys(self) -> list[MigrationKey]:
@@ -71,6 +72,7 @@ def _callback(total: int, report: Report, result: RunResult, *, backwards: bool)
         if action in ("apply_start", "unapply_start"):
             started[key] = time.monotonic()
             result.failed = key
+            result.operations_done = 0
             report(Event("migration", phase="start", label=label, index=index, total=total,
                          backwards=backwards))
         elif action in ("apply_success", "unapply_success"):
@@ -111,6 +113,19 @@ def _count_own_writes(migrations: list[Migration], result: RunResult) -> None:
         migration.apply = apply  # type: ignore[method-assign]
 
 
+def _count_operations(migrations: list[Migration], result: RunResult) -> None:
+    """Count each migration's completed operations, so a failure says how far it got."""
+    for migration in migrations:
+        for operation in migration.operations:
+            original = operation.database_forwards
+
+            def forwards(*args: object, _original: Callable[..., None] = original) -> None:
+                _original(*args)
+                result.operations_done += 1
+
+            operation.database_forwards = forwards  # type: ignore[method-assign]
+
+
 def _settle_constraints(alias: str) -> None:
     """Check the deferred foreign keys a migration left pending, then defer again.
 
@@ -122,20 +137,23 @@ def _settle_constraints(alias: str) -> None:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
-def apply_pending(release: Release, report: Report, *, one_transaction: bool) -> RunResult:
+def apply_pending(release: Release, report: Report, *, one_transaction: bool, limit: int | None = None
+                  ) -> RunResult:
     """Apply the release's plan in the executor's order; never raises for a failing migration.
 
     `one_transaction`: the whole plan in one transaction, each migration in a savepoint; a
     failure rolls everything back (PostgreSQL's own undo: exact for schema and data, and the
     application's writes are untouched). Otherwise each migration commits on its own, as
     `manage.py migrate` does, and the result says which were applied before the failure.
-    The history and conflicts were checked when the release was prepared.
+    The history and conflicts were checked when the release was prepared. `limit`: only the
+    first so many migrations of the plan (a phase of zero-downtime).
     """
     ex = release.executor
     targets = forward_targets(ex)
-    full_plan = ex.migration_plan(targets)
+    full_plan = ex.migration_plan(targets)[:limit]
     result = RunResult()
-    tell = _callback(len(release.pending), report, result, backwards=False)
+    _count_operations([m for m, _backwards in full_plan], result)
+    tell = _callback(len(full_plan), report, result, backwards=False)
     if one_transaction:
         def settle_then_tell(action: str, migration: Migration | None = None, fake: bool = False) -> None:
             if action == "apply_success":
@@ -184,7 +202,7 @@ def executor_with(alias: str, keys: list[MigrationKey]) -> MigrationExecutor:
     return ex
 
 
-def _reverse_problem(operation: Operation) -> str:
+def reverse_problem(operation: Operation) -> str:
     """Why undoing `operation` would not restore the data as it was, or ''."""
     if isinstance(operation, RunPython) and operation.reverse_code in (None, RunPython.noop):
         what = "a no-op reverse" if operation.reverse_code else "no reverse"
@@ -208,7 +226,7 @@ def reverse_blockers(alias: str, keys: list[MigrationKey]) -> list[str]:
     nodes = executor_with(alias, keys).loader.graph.nodes
     found = []
     for key in keys:
-        problems = [p for p in (_reverse_problem(op) for op in nodes[key].operations) if p]
+        problems = [p for p in (reverse_problem(op) for op in nodes[key].operations) if p]
         if problems:
             found.append(f"{key[0]}.{key[1]} ({problems[0]})")
     return found

@@ -48,7 +48,7 @@ def undo_run(
         return _undo(kit, result, before, backup, report)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return _failed(kit, report, f"{type(exc).__name__}: {first}")
+        return failed(kit, report, f"{type(exc).__name__}: {first}")
 
 
 def _undo(
@@ -65,11 +65,18 @@ def _undo(
         report(step(f"Undoing this run's {len(result.keys)} migration(s) with their reverse operations ..."))
         undone = apply.unapply(kit.alias, result.keys, report)
         if undone.error is not None:
-            return _failed(kit, report, f"a reverse migration failed: {undone.error}")
+            return failed(kit, report, f"a reverse migration failed: {undone.error}")
         return _checked(kit, before, "reverse migrations", report, result.failed_at)
     report(step(f"Reverse operations would not restore the data: {', '.join(blockers)}"))
+    return restore_backup(kit, result, before, backup, report)
+
+
+def restore_backup(
+    kit: Kit, result: apply.RunResult, before: set[MigrationKey], backup: Path | None, report: Report
+) -> UndoOutcome:
+    """Rule 3 and 4: the pre-migrate backup when nobody else wrote since, else keep everything."""
     if backup is None:
-        return _failed(kit, report, "there is no pre-migrate backup to restore")
+        return failed(kit, report, "there is no pre-migrate backup to restore")
     others, why = others_wrote_since(kit, backup, result)
     if others or why:
         detail = why or ", ".join(f"{t} ({n:,} row(s))" for t, n in sorted(others.items()))
@@ -81,7 +88,7 @@ def _undo(
     try:
         rollback_to(kit, backup, reason="the run failed", take_lock=False, report=report)
     except Exception as exc:
-        return _failed(kit, report, f"restoring {backup.name} failed: {exc}")
+        return failed(kit, report, f"restoring {backup.name} failed: {exc}")
     return _checked(kit, before, f"restoring {backup.name}", report, result.failed_at)
 
 
@@ -98,14 +105,14 @@ def _checked(kit: Kit, before: set[MigrationKey], how: str, report: Report, fail
     for conn in connections.all():
         conn.close()
     if plan.applied_set(kit.alias) != before:
-        return _failed(kit, report, f"after {how} the applied migrations differ from those before the run")
+        return failed(kit, report, f"after {how} the applied migrations differ from those before the run")
     kit.log.info("rolled back (%s) %.3fs after the failure; applied migrations equal those before the run",
                  how, time.monotonic() - failed_at)
     report(step(f"Rolled back ({how}): the applied migrations equal those before the run."))
     return UndoOutcome(ROLLED_BACK, how=how)
 
 
-def _failed(kit: Kit, report: Report, why: str) -> UndoOutcome:
+def failed(kit: Kit, report: Report, why: str) -> UndoOutcome:
     kit.log.error("undo failed: %s", why)
     report(Event("fail", f"UNDO FAILED: {why}"))
     return UndoOutcome(FAILED, reason=why)

@@ -1,0 +1,160 @@
+"""`zero-downtime`, top to bottom: lint, phase, backup, watch, apply, check, recover.
+
+Under the deploy lock and on the zero-downtime connection (engine.py): the plan is linted as it
+will really run (the library's SQL, with the kit's timeouts), refused when a statement would
+still block or break the application, backed up, applied migration by migration with the probe,
+the monitor and the health URL watching, then checked (health after migrating, verify-data's new
+problems). Any failure is undone by the rules of `migrate` (recover.py) and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections
+
+from migration_tools.core.errors import OperationFailed, prog_name
+from migration_tools.core.events import Event, Report
+from migration_tools.core.runtime import Kit
+from migration_tools.deploy import apply, migrate, plan, run_state, undo
+from migration_tools.deploy.integrity.report import IntegrityReport
+from migration_tools.deploy.integrity.verify import verify_data_integrity
+from migration_tools.deploy.pipeline import verify
+from migration_tools.deploy.touched import touched_tables
+from migration_tools.lint.analyse import LintReport
+from migration_tools.lint.run import lint_plan
+from migration_tools.lint.settings import LintSettings
+from migration_tools.pg import deploy_lock
+from migration_tools.zerodowntime import engine, phases, recover, watch
+from migration_tools.zerodowntime.retry import is_lock_timeout
+from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
+
+
+@dataclass(frozen=True)
+class Options:
+    phase: str = phases.BOTH
+    allow_unsafe: bool = False
+    backup: bool = True
+    monitor: bool = True
+    interval: float = 5.0
+    deep_backup: bool = False
+
+
+@dataclass
+class Outcome:
+    applied: list[apply.Step] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    backup: Path | None = None
+    report: Path | None = None
+    summary: str = ""
+
+
+def _lint(kit: Kit, release: plan.Release) -> tuple[LintReport, LintSettings]:
+    lint_settings = LintSettings.from_kit(getattr(settings, "MIGRATION_KIT", None))
+    found = lint_plan(release.executor, release.pending, connections[kit.alias], lint_settings,
+                      params=kit.params, one_transaction=False)
+    return found, lint_settings
+
+
+def _failure_text(result: apply.RunResult, config: ZeroDowntimeSettings) -> str:
+    if result.error is not None and is_lock_timeout(result.error):
+        failed = ".".join(result.failed) if result.failed else "a migration"
+        return (f"migration {failed} could not take its lock within {config.lock_timeout:g}s in "
+                f"{config.tries} tries (another session held it)")
+    return migrate.failure_text(result)
+
+
+def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report) -> Outcome:
+    outcome = Outcome()
+    retries = engine.retries_for(config)
+    with deploy_lock.hold(kit.params, "zero-downtime"), \
+            engine.zero_downtime_connection(kit.alias, config, retries):
+        release = plan.prepare(kit.alias)
+        migrate.warn_unmigrated(kit, release, report)
+        if not release.pending:
+            return outcome
+        linted, lint_settings = _lint(kit, release)
+        chosen = phases.select(release.pending, linted.findings, options.phase)
+        outcome.deferred = chosen.deferred
+        todo = release.pending[: chosen.count]
+        labels = [f"{m.app_label}.{m.name}" for m in todo]
+        refused = phases.refusing(linted.findings, set(labels), options.phase, lint_settings.threshold)
+        if refused and not options.allow_unsafe:
+            raise phases.unsafe_error(refused)
+        for finding in refused:
+            report(Event("warn", f"allowed by --allow-unsafe: {finding.migration}: {finding.title} "
+                                 f"({finding.why})"))
+        if not todo:
+            return outcome
+        earlier = run_state.unfinished(kit, release.applied_before)
+        if earlier is not None:
+            report(Event("warn", earlier.describe()))
+        if options.backup:
+            outcome.backup = migrate.take_backup(
+                kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
+        baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
+        shape_before = recover.current_shape(kit)
+        tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
+        with watch.watching(kit, config, retries, tables, monitor=options.monitor, interval=options.interval,
+                            report=report) as watchers:
+            _apply_and_check(kit, config, release, len(todo), labels, outcome, baseline, shape_before,
+                             watchers, report)
+        outcome.report = watchers.report_path
+        outcome.summary = watchers.summary()
+    return outcome
+
+
+def _apply_and_check(
+    kit: Kit, config: ZeroDowntimeSettings, release: plan.Release, count: int, labels: list[str],
+    outcome: Outcome, baseline: IntegrityReport, shape_before: frozenset[str], watchers: watch.Watchers,
+    report: Report,
+) -> None:
+    tracker = run_state.Tracker(kit, kit.command, labels, outcome.backup, False)
+    result = apply.apply_pending(release, tracker.follow(report), one_transaction=False, limit=count)
+    result.own_writes_known = False  # without one transaction, the run's row writes cannot be read apart
+    for done in result.done:
+        kit.log.info("applied %s in %.3fs", done.label, done.seconds)
+        if watchers.monitor is not None:
+            watchers.monitor.record_migration(done.label, done.seconds)
+    if result.error is not None:
+        what = _failure_text(result, config)
+        kit.log.error("%s: %s", what, result.error)
+        report(Event("fail", f"FAILED: {what}: {result.error}"))
+        undone = recover.recover(kit, release, result, release.applied_before, outcome.backup, shape_before,
+                                 report)
+        _finish(tracker, watchers, undone)
+        migrate.raise_for(what, undone, result, outcome.backup, "zero-downtime")
+    outcome.applied = result.done
+    try:
+        _check_health(watchers)
+        verify(kit, baseline)
+    except (Exception, KeyboardInterrupt) as exc:
+        cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
+        report(Event("fail", f"FAILED after migrating: {cause}"))
+        result, undone = recover.undo_applied(kit, release, result.done, release.applied_before,
+                                              outcome.backup, shape_before, False, report)
+        _finish(tracker, watchers, undone)
+        migrate.raise_for(f"zero-downtime failed after migrating ({cause})", undone, result, outcome.backup,
+                          "zero-downtime")
+    tracker.done()
+    if watchers.monitor is not None:
+        watchers.monitor.set_outcome("success")
+
+
+def _check_health(watchers: watch.Watchers) -> None:
+    if watchers.health is None:
+        return
+    answer = watchers.health.check_after()
+    if not answer.ok:
+        raise OperationFailed(
+            "health-check", f"the application's health check failed after migrating: {watchers.health.url} "
+            f"answered {answer.detail}", f"see {prog_name()} status and the application's logs")
+
+
+def _finish(tracker: run_state.Tracker, watchers: watch.Watchers, undone: undo.UndoOutcome) -> None:
+    if undone.outcome == undo.ROLLED_BACK:
+        tracker.done()
+    if watchers.monitor is not None:
+        watchers.monitor.set_outcome(undone.outcome)

@@ -1,0 +1,72 @@
+"""Everything that watches a zero-downtime run: the monitor, the availability probe, the health URL.
+
+They start together before the first migration and stop together after the checks; their figures
+join the monitor's performance report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migration_tools.core.events import Report, step
+from migration_tools.core.runtime import Kit
+from migration_tools.deploy.health import HealthWatch
+from migration_tools.deploy.monitor import MigrationMonitor
+from migration_tools.deploy.probe import AvailabilityProbe, summary_line
+from migration_tools.zerodowntime.retry import Retries
+from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
+
+
+@dataclass
+class Watchers:
+    probe: AvailabilityProbe
+    retries: Retries
+    monitor: MigrationMonitor | None = None
+    health: HealthWatch | None = None
+    report_path: Path | None = None
+
+    def retry_section(self) -> dict[str, Any]:
+        return {"lock_retries": self.retries.count, "lock_retry_events": self.retries.snapshot()}
+
+    def summary(self) -> str:
+        return summary_line(self.probe.section(), self.retries.count)
+
+
+@contextlib.contextmanager
+def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, tables: list[str], *,
+             monitor: bool, interval: float, report: Report) -> Iterator[Watchers]:
+    watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries)
+    if config.health_url:
+        watchers.health = HealthWatch(config.health_url, expect=config.health_status,
+                                      timeout=config.health_timeout)
+    if monitor:
+        watchers.monitor = MigrationMonitor(kit.paths.monitoring, params=kit.params, interval=interval,
+                                            echo=lambda text: report(step(text)))
+        watchers.monitor.add_section("availability", watchers.probe.section)
+        watchers.monitor.add_section("lock_retries", watchers.retry_section)
+        if watchers.health is not None:
+            watchers.monitor.add_section("health", watchers.health.section)
+    report(step(f"Probing reads and writes of {len(tables)} table(s) every "
+                f"{config.probe_interval * 1000:.0f} ms" + (f"; requesting {config.health_url}"
+                                                            if watchers.health else "")))
+    watchers.probe.start()
+    if watchers.health is not None:
+        watchers.health.start()
+    if watchers.monitor is not None:
+        watchers.monitor.start_monitoring()
+    try:
+        yield watchers
+    finally:
+        watchers.probe.stop()
+        if watchers.health is not None:
+            watchers.health.stop()
+        if watchers.monitor is not None:
+            watchers.monitor.stop_monitoring()
+            watchers.report_path = watchers.monitor.report_path
+        report(step(watchers.summary()))
+        if watchers.monitor is not None:
+            report(step(f"Performance report: {watchers.report_path or 'not written (see the warnings)'}"))
