@@ -1,8 +1,8 @@
 """How long the application would wait to read and to write each table the plan touches.
 
-One connection per table, a probe at least every `interval` seconds: in a transaction with its
-own lock_timeout, `LOCK TABLE ... IN ACCESS SHARE MODE` (what a SELECT takes), ROLLBACK, then the
-same `IN ROW EXCLUSIVE MODE` (what INSERT, UPDATE and DELETE take), ROLLBACK. It changes no data;
+Two connections per table, each probing at least every `interval` seconds: in a transaction with
+its own lock_timeout, one takes `LOCK TABLE ... IN ACCESS SHARE MODE` (what a SELECT takes), the
+other `IN ROW EXCLUSIVE MODE` (what INSERT, UPDATE and DELETE take), then ROLLBACK. It changes no data;
 the time each lock took to be granted is the stall the application's query would have had. A
 probe that times out, or whose connection fails, is a probe failure, never a clean sample.
 """
@@ -36,12 +36,15 @@ class TableStalls:
     absent: bool = False
     buckets: dict[int, list[float]] = field(default_factory=dict)  # whole second -> [read, write]
 
-    def add(self, second: int, read_ms: float, write_ms: float) -> None:
+    def add(self, second: int, what: str, ms: float) -> None:
         self.probes += 1
-        self.read_ms = max(self.read_ms or 0.0, read_ms)
-        self.write_ms = max(self.write_ms or 0.0, write_ms)
         worst = self.buckets.setdefault(second, [0.0, 0.0])
-        worst[0], worst[1] = max(worst[0], read_ms), max(worst[1], write_ms)
+        if what == "read":
+            self.read_ms = max(self.read_ms or 0.0, ms)
+            worst[0] = max(worst[0], ms)
+        else:
+            self.write_ms = max(self.write_ms or 0.0, ms)
+            worst[1] = max(worst[1], ms)
 
 
 class AvailabilityProbe:
@@ -61,9 +64,11 @@ class AvailabilityProbe:
     def start(self) -> None:
         self._started = time.time()
         for table in self.tables:
-            thread = threading.Thread(target=self._run, args=(table,), name=f"probe-{table}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for what, mode in MODES:
+                thread = threading.Thread(target=self._run, args=(table, what, mode), daemon=True,
+                                          name=f"probe-{what}-{table}")
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -77,14 +82,14 @@ class AvailabilityProbe:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self, table: str) -> None:
+    def _run(self, table: str, what: str, mode: str) -> None:
         conn: psycopg.Connection[Any] | None = None
         try:
             while not self._stop.is_set():
                 began = time.monotonic()
                 try:
                     conn = conn or db.connect(self.params, purpose="probe", timeout=2)
-                    self._probe(conn, table)
+                    self._probe(conn, table, what, mode)
                 except (KitError, psycopg.Error):
                     with self._lock:
                         self.tables[table].failures += 1
@@ -98,29 +103,26 @@ class AvailabilityProbe:
                 with contextlib.suppress(psycopg.Error):
                     conn.close()
 
-    def _probe(self, conn: psycopg.Connection[Any], table: str) -> None:
-        waits: dict[str, float] = {}
+    def _probe(self, conn: psycopg.Connection[Any], table: str, what: str, mode: str) -> None:
         timed_out = 0
-        for what, mode in MODES:
-            with conn.transaction(force_rollback=True):
-                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{round(self.lock_timeout * 1000)}ms")))
-                started = time.monotonic()
-                try:
-                    conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(
-                        sql.Identifier(table), sql.SQL(mode)))
-                except psycopg.errors.UndefinedTable:
-                    with self._lock:
-                        self.tables[table].absent = True  # not created yet, or dropped: nothing waits
-                    return
-                except psycopg.errors.LockNotAvailable:
-                    timed_out += 1  # waited the whole probe timeout: a stall at least that long
-                waits[what] = (time.monotonic() - started) * 1000
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{round(self.lock_timeout * 1000)}ms")))
+            started = time.monotonic()
+            try:
+                conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(sql.Identifier(table), sql.SQL(mode)))
+            except psycopg.errors.UndefinedTable:
+                with self._lock:
+                    self.tables[table].absent = True  # not created yet, or dropped: nothing waits
+                return
+            except psycopg.errors.LockNotAvailable:
+                timed_out = 1  # waited the whole probe timeout: a stall at least that long
+            waited = (time.monotonic() - started) * 1000
         with self._lock:
             entry = self.tables[table]
             entry.absent = False
             entry.failures += timed_out
-            entry.add(int(time.time() - self._started), waits["read"], waits["write"])
+            entry.add(int(time.time() - self._started), what, waited)
 
     def section(self) -> dict[str, Any]:
         """The report's keys: overall and per-table longest stalls, failures, a per-second timeline."""

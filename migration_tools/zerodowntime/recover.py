@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import sqlparse
 from django.db import connections
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations.special import RunPython, RunSQL
@@ -30,6 +31,15 @@ def current_shape(kit: Kit) -> frozenset[str]:
         return schema_shape(conn)
 
 
+def _one_statement(operation: RunSQL) -> bool:
+    """A RunSQL of one statement: failing, it changed nothing (Django runs each statement on its own)."""
+    sqls = operation.sql if isinstance(operation.sql, (list, tuple)) else [operation.sql]
+    if len(sqls) != 1:
+        return False
+    text = sqls[0][0] if isinstance(sqls[0], (list, tuple)) else sqls[0]
+    return len([s for s in sqlparse.split(sqlparse.format(str(text), strip_comments=True)) if s.strip()]) == 1
+
+
 def _partial_cleanup(kit: Kit, release: Release, result: apply.RunResult, report: Report) -> str:
     """Reverse the completed operations of the migration that failed; '' when done or nothing to do,
     else why it cannot be done exactly."""
@@ -39,9 +49,10 @@ def _partial_cleanup(kit: Kit, release: Release, result: apply.RunResult, report
     operations = migration.operations
     done = result.operations_done
     failing = operations[done] if done < len(operations) else None
-    if isinstance(failing, RunSQL):
+    if isinstance(failing, RunSQL) and not _one_statement(failing):
         return f"{failing.describe()} of {result.failed[0]}.{result.failed[1]} failed part-way"
-    count = done if failing is None or isinstance(failing, RunPython) else done + 1
+    # A failed RunPython was rolled back by its own transaction, a failed single statement did nothing.
+    count = done if failing is None or isinstance(failing, (RunPython, RunSQL)) else done + 1
     if count == 0:
         return ""
     part = Migration(migration.name, migration.app_label)

@@ -18,7 +18,7 @@ from django.db import connections
 from migration_tools.core.errors import OperationFailed, prog_name
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
-from migration_tools.deploy import apply, migrate, plan, run_state, undo
+from migration_tools.deploy import apply, health, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
 from migration_tools.deploy.integrity.verify import verify_data_integrity
 from migration_tools.deploy.pipeline import verify
@@ -91,6 +91,7 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         earlier = run_state.unfinished(kit, release.applied_before)
         if earlier is not None:
             report(Event("warn", earlier.describe()))
+        _healthy_before(config)
         if options.backup:
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
@@ -141,6 +142,21 @@ def _apply_and_check(
     tracker.done()
     if watchers.monitor is not None:
         watchers.monitor.set_outcome("success")
+
+
+def _healthy_before(config: ZeroDowntimeSettings) -> None:
+    """A release does not start on an application that is already unhealthy: nothing would tell
+    its failure from the release's."""
+    if not config.health_url:
+        return
+    answer = health.request(config.health_url, expect=config.health_status, timeout=config.health_timeout)
+    if not answer.ok:
+        raise OperationFailed(
+            "health-check-before",
+            f"the application's health check fails before migrating: {config.health_url} answered "
+            f"{answer.detail}; nothing was changed",
+            f"make the application healthy (or fix MIGRATION_KIT's HEALTH_CHECK_URL), then run {prog_name()} "
+            "zero-downtime again")
 
 
 def _check_health(watchers: watch.Watchers) -> None:

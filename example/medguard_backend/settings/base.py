@@ -1,5 +1,6 @@
 """Settings shared by every MedGuard SA environment."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,4 +77,7 @@ MIGRATION_KIT: dict[str, Any] = {
         "users.User": ["email"],
     },
     "BACKUP_RETENTION": 7,
+    # The running application's health URL, requested by zero-downtime throughout and after
+    # migrating; demo.sh serves it with runserver on loopback.
+    "HEALTH_CHECK_URL": os.environ.get("MEDGUARD_HEALTH_URL", ""),
 }
