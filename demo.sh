@@ -3,6 +3,9 @@
 #
 # Usage: ./demo.sh          create .venv, start a throwaway PostgreSQL in .demo/, create and seed
 #                           the MedGuard database, then run status, check-migrations and migrate
+#        ./demo.sh zero-downtime
+#                           reset, then the release with zero-downtime in two phases (pre, then
+#                           post), the demo application's /health/ served on loopback meanwhile
 #        ./demo.sh reset    recreate and seed the demo database at its released state, nothing else
 #        ./demo.sh stop     stop the demo's PostgreSQL (data kept)
 #        ./demo.sh destroy  stop it and delete .demo/ and the run artefacts
@@ -36,6 +39,23 @@ demo_reset() {
   "$py" example/manage.py seed_demo
 }
 
+# The demo application itself (runserver on a free loopback port), for zero-downtime's health URL;
+# stopped when the script exits.
+demo_serve() {
+  local port
+  port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$py" example/manage.py runserver "127.0.0.1:$port" --noreload >"$root/.demo/runserver.log" 2>&1 &
+  server_pid=$!
+  trap 'kill "$server_pid" 2>/dev/null || true' EXIT
+  export MEDGUARD_HEALTH_URL="http://127.0.0.1:$port/health/"
+  for _ in $(seq 50); do
+    "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+      "$MEDGUARD_HEALTH_URL" 2>/dev/null && break
+    sleep 0.2
+  done
+  printf '==> the demo application answers on %s\n' "$MEDGUARD_HEALTH_URL"
+}
+
 case "${1:-run}" in
   reset)
     demo_reset
@@ -50,6 +70,14 @@ case "${1:-run}" in
     ./production_migrate.sh check-migrations --allow-unsafe
     printf '==> ./production_migrate.sh migrate\n'
     ./production_migrate.sh migrate
+    ;;
+  zero-downtime)
+    demo_reset
+    demo_serve
+    printf '==> ./production_migrate.sh zero-downtime --phase pre\n'
+    ./production_migrate.sh zero-downtime --phase pre
+    printf '==> (the new code rolls out here) ./production_migrate.sh zero-downtime --phase post\n'
+    ./production_migrate.sh zero-downtime --phase post
     ;;
   env)
     demo_env
@@ -68,7 +96,7 @@ case "${1:-run}" in
     rm -f "$root/migration.log" "$root/rollback.log"
     ;;
   *)
-    printf 'demo.sh: unknown command %q; use run, reset, stop, destroy or env\n' "$1" >&2
+    printf 'demo.sh: unknown command %q; use run, zero-downtime, reset, stop, destroy or env\n' "$1" >&2
     exit 2
     ;;
 esac

@@ -31,6 +31,8 @@ DATABASES: dict[str, dict[str, Any]] = {
 
 # HTTPS hardening (``manage.py check --deploy``).
 SECURE_SSL_REDIRECT = True
+# The load balancer (and zero-downtime) request the health URL over plain HTTP on the private side.
+SECURE_REDIRECT_EXEMPT: list[str] = [r"^health/$"]
 SECURE_PROXY_SSL_HEADER: tuple[str, str] = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 31_536_000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
