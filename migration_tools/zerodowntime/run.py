@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from migration_tools.core import signals
 from migration_tools.core.errors import OperationFailed, prog_name
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
@@ -123,8 +124,9 @@ def _apply_and_check(
         what = _failure_text(result, config)
         kit.log.error("%s: %s", what, result.error)
         report(Event("fail", f"FAILED: {what}: {result.error}"))
-        undone = recover.recover(kit, release, result, release.applied_before, outcome.backup, shape_before,
-                                 report)
+        with signals.shielded(lambda text: report(Event("warn", text))):
+            undone = recover.recover(kit, release, result, release.applied_before, outcome.backup,
+                                     shape_before, report)
         _finish(tracker, watchers, undone)
         migrate.raise_for(what, undone, result, outcome.backup, "zero-downtime")
     outcome.applied = result.done
@@ -134,8 +136,9 @@ def _apply_and_check(
     except (Exception, KeyboardInterrupt) as exc:
         cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
         report(Event("fail", f"FAILED after migrating: {cause}"))
-        result, undone = recover.undo_applied(kit, release, result.done, release.applied_before,
-                                              outcome.backup, shape_before, False, report)
+        with signals.shielded(lambda text: report(Event("warn", text))):
+            result, undone = recover.undo_applied(kit, release, result.done, release.applied_before,
+                                                  outcome.backup, shape_before, False, report)
         _finish(tracker, watchers, undone)
         migrate.raise_for(f"zero-downtime failed after migrating ({cause})", undone, result, outcome.backup,
                           "zero-downtime")
