@@ -5,6 +5,8 @@ pg_cancel_backend, an HTTP server that turns unhealthy once the schema changed."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -292,3 +294,28 @@ def test_enhanced_profile_monitors_by_default(db: Database):
     report = report_of(db)
     assert [m["migration"] for m in report["migrations"]] == DEMO_PRE
     assert (db.workdir / "migration_monitoring" / "performance.log").exists()
+
+
+def test_ctrl_c_during_a_waiting_build_is_undone(db: Database, holder):
+    """SIGINT to the command's process group (Ctrl-C on a terminal) while the index build waits."""
+    released = db.run([sys.executable, str(EXAMPLE / "manage.py"), "migrate", "medguard_notifications"])
+    assert released.returncode == 0, released.stderr
+    before = db.applied()
+    holder.execute("LOCK TABLE medications_doselog IN ROW EXCLUSIVE MODE")
+    proc = subprocess.Popen([str(Path(__file__).parent.parent / "production_migrate.sh"), "zero-downtime",
+                             "--phase", "pre", "--no-backup", "--no-monitor"], env=db.env, cwd=db.workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    waiting = ("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+               "AND wait_event_type IS NOT NULL")
+    with db.connect() as conn:
+        wait_for(lambda: conn.execute(waiting).fetchone(), "the concurrent build waiting", timeout=60)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    holder.rollback()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "interrupted by SIGINT during migration medications.0003_doselog_scheduled_at_idx" in err
+    assert "Checked: the schema equals the schema before the run." in out
+    assert db.applied() == before
+    assert db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'doselog_scheduled_at_idx'") == 0
