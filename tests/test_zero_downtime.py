@@ -319,3 +319,20 @@ def test_ctrl_c_during_a_waiting_build_is_undone(db: Database, holder):
     assert "Checked: the schema equals the schema before the run." in out
     assert db.applied() == before
     assert db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'doselog_scheduled_at_idx'") == 0
+
+
+def test_the_probe_says_what_a_role_may_not_lock(db: Database, make_role):
+    """A role that may read but not write the table: its write stalls are not measured, and said so."""
+    from migration_tools.core.djangoenv import ConnParams
+    from migration_tools.deploy.probe import AvailabilityProbe
+
+    role = make_role("reader")
+    with db.connect() as conn:
+        conn.execute(f"GRANT SELECT ON medications_medication TO {role.name}")
+    params = ConnParams(host="127.0.0.1", port=str(db.server.port), user=role.name, password=role.password,
+                        dbname=db.name)
+    with AvailabilityProbe(params, ["medications_medication"], interval=0.05) as probe:
+        time.sleep(0.5)
+    table = probe.section()["stalls_by_table"]["medications_medication"]
+    assert table["not_measured"] == ["write"] and table["max_write_stall_ms"] is None
+    assert table["max_read_stall_ms"] is not None and table["probe_failures"] == 0

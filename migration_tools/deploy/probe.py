@@ -34,6 +34,7 @@ class TableStalls:
     failures: int = 0
     probes: int = 0
     absent: bool = False
+    denied: set[str] = field(default_factory=set)  # "read" / "write": the role may not take that lock
     buckets: dict[int, list[float]] = field(default_factory=dict)  # whole second -> [read, write]
 
     def add(self, second: int, what: str, ms: float) -> None:
@@ -45,6 +46,10 @@ class TableStalls:
         else:
             self.write_ms = max(self.write_ms or 0.0, ms)
             worst[1] = max(worst[1], ms)
+
+
+class _Denied(Exception):
+    """The role lacks the privilege to take the probe's lock on this table."""
 
 
 class AvailabilityProbe:
@@ -90,6 +95,8 @@ class AvailabilityProbe:
                 try:
                     conn = conn or db.connect(self.params, purpose="probe", timeout=2)
                     self._probe(conn, table, what, mode)
+                except _Denied:
+                    return
                 except (KitError, psycopg.Error):
                     with self._lock:
                         self.tables[table].failures += 1
@@ -115,6 +122,10 @@ class AvailabilityProbe:
                 with self._lock:
                     self.tables[table].absent = True  # not created yet, or dropped: nothing waits
                 return
+            except psycopg.errors.InsufficientPrivilege:
+                with self._lock:
+                    self.tables[table].denied.add(what)  # the role may not take this lock: not measured
+                raise _Denied from None
             except psycopg.errors.LockNotAvailable:
                 timed_out = 1  # waited the whole probe timeout: a stall at least that long
             waited = (time.monotonic() - started) * 1000
@@ -130,7 +141,8 @@ class AvailabilityProbe:
             tables = {name: entry for name, entry in self.tables.items()}
             by_table = {
                 name: {"max_read_stall_ms": _ms(e.read_ms), "max_write_stall_ms": _ms(e.write_ms),
-                       "probe_failures": e.failures, "probes": e.probes}
+                       "probe_failures": e.failures, "probes": e.probes,
+                       **({"not_measured": sorted(e.denied)} if e.denied else {})}
                 for name, e in tables.items()
             }
             timeline = [
