@@ -40,7 +40,8 @@ def retries_for(config: ZeroDowntimeSettings) -> Retries:
 
 
 @contextlib.contextmanager
-def zero_downtime_connection(alias: str, config: ZeroDowntimeSettings, retries: Retries) -> Iterator[None]:
+def zero_downtime_connection(alias: str, config: ZeroDowntimeSettings, retries: Retries,
+                             gate: Any = None) -> Iterator[None]:
     """Within the block, `connections[alias]` migrates the zero-downtime way; restored after."""
     original = connections[alias]
     if original.vendor != "postgresql":
@@ -49,7 +50,7 @@ def zero_downtime_connection(alias: str, config: ZeroDowntimeSettings, retries: 
                        "zero-downtime works on PostgreSQL backends only; use migrate for this database")
     editor = type("ZeroDowntimeSchemaEditor",
                   (DatabaseSchemaEditorMixin, RetryingEditorMixin, original.SchemaEditorClass),
-                  {"kit_retries": retries})
+                  {"kit_retries": retries, "kit_gate": gate})
     wrapper_class = type(type(original).__name__, (type(original),), {"SchemaEditorClass": editor})
     original.close()
     replacement = wrapper_class(original.settings_dict, alias)

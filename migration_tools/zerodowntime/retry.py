@@ -111,6 +111,7 @@ class RetryingEditorMixin:
     """Placed between django-pg-zero-downtime-migrations' mixin and Django's PostgreSQL editor."""
 
     kit_retries: Retries = Retries()
+    kit_gate: Any = None  # a ReplicaGate: waits before a statement while a replica lags too far
     collect_sql: bool
     connection: Any
 
@@ -121,6 +122,8 @@ class RetryingEditorMixin:
         if kind == PLAIN:
             return parent.execute(sql, params)  # type: ignore[misc]
         retries = self.kit_retries
+        if self.kit_gate is not None:
+            self.kit_gate.wait()
         if kind == WAITS:
             with self.connection.cursor() as cursor, _timeouts(cursor, "0", "0"):
                 return parent.execute(sql, params)  # type: ignore[misc]

@@ -9,6 +9,7 @@ problems). Any failure is undone by the rules of `migrate` (recover.py) and says
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from django.conf import settings
 from django.db import connections
 
 from migration_tools.core import signals
-from migration_tools.core.errors import OperationFailed, prog_name
-from migration_tools.core.events import Event, Report
+from migration_tools.core.errors import KitError, OperationFailed, prog_name
+from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, health, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
@@ -29,6 +30,7 @@ from migration_tools.lint.run import lint_plan
 from migration_tools.lint.settings import LintSettings
 from migration_tools.pg import deploy_lock
 from migration_tools.zerodowntime import engine, phases, recover, watch
+from migration_tools.zerodowntime.replica_gate import ReplicaGate
 from migration_tools.zerodowntime.retry import is_lock_timeout
 from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
 
@@ -60,8 +62,10 @@ def _lint(kit: Kit, release: plan.Release) -> tuple[LintReport, LintSettings]:
 
 
 def _failure_text(result: apply.RunResult, config: ZeroDowntimeSettings) -> str:
+    failed = ".".join(result.failed) if result.failed else "a migration"
+    if isinstance(result.error, KitError):  # the kit stopped it (a replica too far behind)
+        return f"migration {failed} was stopped: {result.error.message}"
     if result.error is not None and is_lock_timeout(result.error):
-        failed = ".".join(result.failed) if result.failed else "a migration"
         return (f"migration {failed} could not take its lock within {config.lock_timeout:g}s in "
                 f"{config.tries} tries (another session held it)")
     return migrate.failure_text(result)
@@ -70,8 +74,10 @@ def _failure_text(result: apply.RunResult, config: ZeroDowntimeSettings) -> str:
 def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report) -> Outcome:
     outcome = Outcome()
     retries = engine.retries_for(config)
-    with deploy_lock.hold(kit.params, "zero-downtime"), \
-            engine.zero_downtime_connection(kit.alias, config, retries):
+    gate = ReplicaGate(kit.params, limit=config.replica_lag_limit, max_wait=config.replica_wait_max,
+                       say=lambda text: report(step(text)))
+    with deploy_lock.hold(kit.params, "zero-downtime"), contextlib.closing(gate), \
+            engine.zero_downtime_connection(kit.alias, config, retries, gate):
         release = plan.prepare(kit.alias)
         migrate.warn_unmigrated(kit, release, report)
         if not release.pending:
@@ -99,8 +105,8 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
         shape_before = recover.current_shape(kit)
         tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
-        with watch.watching(kit, config, retries, tables, monitor=options.monitor, interval=options.interval,
-                            report=report) as watchers:
+        with watch.watching(kit, config, retries, gate, tables, monitor=options.monitor,
+                            interval=options.interval, report=report) as watchers:
             _apply_and_check(kit, config, release, len(todo), labels, outcome, baseline, shape_before,
                              watchers, report)
         outcome.report = watchers.report_path

@@ -5,6 +5,8 @@
   LOCK_TRIES            tries of a statement whose lock wait timed out, the first included (5)
   RETRY_DELAY           seconds before the first retry; doubled per try, with jitter (0.5)
   PROBE_INTERVAL        seconds between two availability probes of a table (0.1)
+  REPLICA_LAG_LIMIT     seconds a streaming replica may lag before the next statement waits (10)
+  REPLICA_WAIT_MAX      seconds to wait for it in all before the run fails and is undone (600)
   HEALTH_CHECK_URL      the running application's health URL (none: no health check)
   HEALTH_CHECK_STATUS   the status it answers when healthy (200)
   HEALTH_CHECK_TIMEOUT  seconds one request may take (2)
@@ -27,6 +29,8 @@ class ZeroDowntimeSettings:
     tries: int = 5
     retry_delay: float = 0.5
     probe_interval: float = 0.1
+    replica_lag_limit: float = 10.0
+    replica_wait_max: float = 600.0
     health_url: str = ""
     health_status: int = 200
     health_timeout: float = 2.0
@@ -40,6 +44,8 @@ class ZeroDowntimeSettings:
             tries=int(_seconds(raw, "LOCK_TRIES", cls.tries, whole=True)),
             retry_delay=_seconds(raw, "RETRY_DELAY", cls.retry_delay),
             probe_interval=_seconds(raw, "PROBE_INTERVAL", cls.probe_interval),
+            replica_lag_limit=_seconds(raw, "REPLICA_LAG_LIMIT", cls.replica_lag_limit),
+            replica_wait_max=_seconds(raw, "REPLICA_WAIT_MAX", cls.replica_wait_max),
             health_url=_url(raw.get("HEALTH_CHECK_URL")),
             health_status=int(_seconds(raw, "HEALTH_CHECK_STATUS", cls.health_status, whole=True)),
             health_timeout=_seconds(raw, "HEALTH_CHECK_TIMEOUT", cls.health_timeout),

@@ -17,6 +17,7 @@ from migration_tools.core.runtime import Kit
 from migration_tools.deploy.health import HealthWatch
 from migration_tools.deploy.monitor import MigrationMonitor
 from migration_tools.deploy.probe import AvailabilityProbe, summary_line
+from migration_tools.zerodowntime.replica_gate import ReplicaGate
 from migration_tools.zerodowntime.retry import Retries
 from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
 
@@ -25,6 +26,7 @@ from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
 class Watchers:
     probe: AvailabilityProbe
     retries: Retries
+    gate: ReplicaGate
     monitor: MigrationMonitor | None = None
     health: HealthWatch | None = None
     report_path: Path | None = None
@@ -33,13 +35,15 @@ class Watchers:
         return {"lock_retries": self.retries.count, "lock_retry_events": self.retries.snapshot()}
 
     def summary(self) -> str:
-        return summary_line(self.probe.section(), self.retries.count)
+        waited = self.gate.section()["replica_wait_s"]
+        replicas = f"; waited {waited:g}s for a lagging replica" if waited else ""
+        return summary_line(self.probe.section(), self.retries.count) + replicas
 
 
 @contextlib.contextmanager
-def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, tables: list[str], *,
-             monitor: bool, interval: float, report: Report) -> Iterator[Watchers]:
-    watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries)
+def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, gate: ReplicaGate, tables: list[str],
+             *, monitor: bool, interval: float, report: Report) -> Iterator[Watchers]:
+    watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries, gate)
     if config.health_url:
         watchers.health = HealthWatch(config.health_url, expect=config.health_status,
                                       timeout=config.health_timeout)
@@ -48,6 +52,7 @@ def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, tables: l
                                             echo=lambda text: report(step(text)))
         watchers.monitor.add_section("availability", watchers.probe.section)
         watchers.monitor.add_section("lock_retries", watchers.retry_section)
+        watchers.monitor.add_section("replicas", gate.section)
         if watchers.health is not None:
             watchers.monitor.add_section("health", watchers.health.section)
     report(step(f"Probing reads and writes of {len(tables)} table(s) every "
