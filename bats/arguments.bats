@@ -21,7 +21,7 @@ setup() {
   [ "${lines[2]}" = "  status             Show the connection, server, migration counts, newest backup and pre-flight results." ]
   local names
   names=$(sed -n 's/^  \([a-z-]*\)  .*/\1/p' <<<"$output" | tr '\n' ' ')
-  [ "$names" = "status check-migrations backup migrate verify-data full-deploy help " ]
+  [ "$names" = "status check-migrations backup migrate verify-data zero-downtime full-deploy help " ]
   [ "${lines[-1]}" = "Run production_migrate.sh COMMAND --help for the options of one command." ]
   [ "$stderr" = "" ]
   local listed=$output
@@ -114,4 +114,16 @@ Usage: production_migrate.sh status [--database ALIAS]" ]
   run -0 --separate-stderr bash -c "source '$KIT_ROOT/production_migrate.sh'; declare -F pm_main >/dev/null && echo sourced"
   [ "$output" = "sourced" ]
   [ "$stderr" = "" ]
+}
+
+@test "gate run refuses as gate check does, and answers --help once, without running the command" {
+  local gate=("$PM_PYTHON" -m migration_tools.cli.gate)
+  run -2 --separate-stderr env -u DB_NAME PM_PROG=production_migrate.sh "${gate[@]}" run verify-data --jobs 0
+  local refused=$stderr
+  run -2 --separate-stderr env -u DB_NAME PM_PROG=production_migrate.sh "${gate[@]}" check verify-data --jobs 0
+  [ "$stderr" = "$refused" ]
+  [[ "${stderr_lines[0]}" == "production_migrate.sh: Invalid value for '--jobs'"*"[usage]" ]]
+  run -0 --separate-stderr env -u DB_NAME PM_PROG=production_migrate.sh "${gate[@]}" run verify-data --help
+  [ "$(grep -c '^Usage: ' <<<"$output")" -eq 1 ]
+  [ ! -e migration.log ]
 }

@@ -70,7 +70,8 @@ PY
   local core
   core=$(<"$KIT_CORE_PID")
   [ "$core" = "$script" ]  # the core runs in the script's own process
-  [ "$(ps -o args= -p "$script")" = "$PM_PYTHON -m migration_tools status" ]
+  # One Python process: the gate checked, then became the core (gate run).
+  [ "$(ps -o args= -p "$script")" = "$PM_PYTHON -m migration_tools.cli.gate run status" ]
   kill -TERM "$script"
   local rc=0
   wait "$script" || rc=$?

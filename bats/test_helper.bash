@@ -40,13 +40,18 @@ kit_path_without() {
 
 # PM_PYTHON becomes a stand-in in a virtual environment whose path has a space: the real gate
 # answers, and the "core" only writes its PID, PM_PROG, PM_PROFILE and arguments to KIT_CORE_ARGS.
+# `gate run` (check, then become the core in the same process) is the real gate's check, then the
+# stand-in core with what the gate would have run: -m migration_tools COMMAND ARG ...
 kit_stub_core() {
   local venv="$BATS_TEST_TMPDIR/stub venv"
   mkdir -p "$venv/bin"
   : >"$venv/pyvenv.cfg"
   cat >"$venv/bin/python" <<'EOF'
 #!/usr/bin/env bash
-if [[ "${1:-} ${2:-}" == "-m migration_tools.cli.gate" ]]; then
+if [[ "${1:-} ${2:-} ${3:-}" == "-m migration_tools.cli.gate run" ]]; then
+  "$KIT_REAL_PYTHON" -m migration_tools.cli.gate check "${@:4}" || exit
+  set -- -m migration_tools "${@:4}"
+elif [[ "${1:-} ${2:-}" == "-m migration_tools.cli.gate" ]]; then
   exec "$KIT_REAL_PYTHON" "$@"
 fi
 printf '%s\n' "$$" "PM_PROG=$PM_PROG PM_PROFILE=$PM_PROFILE" "$*" >"$KIT_CORE_ARGS"

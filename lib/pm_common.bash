@@ -6,7 +6,8 @@
 # dispatch and the enhanced profile's defaults. A command's options are defined once, in its click
 # command: usage, help, option checks and the required-variable rule come from the core's gate
 # (python -m migration_tools.cli.gate, which imports click but never Django), and then the script
-# becomes the core (exec), so a signal sent to the script reaches it and nothing outlives the script.
+# becomes the core (exec; when the script has nothing of its own to say, the gate's process becomes
+# the core: gate run), so a signal sent to the script reaches it and nothing outlives the script.
 # migration.log is only ever written by the core (migration_tools/core/audit.py).
 
 # The same exit codes as migration_tools/core/errors.py; not all are used in shell code.
@@ -58,15 +59,26 @@ pm_find_python() {
 
 # A virtual environment's interpreter sits in <venv>/bin beside <venv>/pyvenv.cfg (PEP 405);
 # checked without starting Python. A warning, not a failure.
+pm_in_venv() {
+  [[ -f "$(dirname "$(dirname "$PM_PY")")/pyvenv.cfg" ]]
+}
+
 pm_check_venv() {
-  if [[ ! -f "$(dirname "$(dirname "$PM_PY")")/pyvenv.cfg" ]]; then
+  if ! pm_in_venv; then
     pm_warn "no virtual environment detected (python: $PM_PY); create one with python3 -m venv .venv && .venv/bin/pip install -r requirements.txt"
   fi
 }
 
+readonly PM_TOOLS=(pg_dump pg_restore)
+
+pm_tools_found() {
+  local tool
+  for tool in "${PM_TOOLS[@]}"; do command -v "$tool" >/dev/null 2>&1 || return 1; done
+}
+
 pm_require_tools() {
   local tool
-  for tool in pg_dump pg_restore; do
+  for tool in "${PM_TOOLS[@]}"; do
     command -v "$tool" >/dev/null 2>&1 ||
       pm_die "$PM_EXIT_USAGE" tool-missing \
         "$tool not found on PATH; install the PostgreSQL client tools (apt install postgresql-client) or add them to PATH, then run $PM_PROG status"
@@ -87,7 +99,7 @@ pm_enhance_args() {
   PM_ARGS=("$@")
   [[ "$PM_PROFILE" == enhanced ]] || return 0
   case "$cmd" in
-    migrate | full-deploy)
+    migrate | full-deploy | zero-downtime)
       pm_in_list --monitor "$@" || pm_in_list --no-monitor "$@" || PM_ARGS+=(--monitor)
       ;;
     backup)
@@ -113,7 +125,9 @@ pm_cmd_help() {
 }
 
 # COMMAND [ARG ...]: checked by the gate (command, options, required variables), then the tools;
-# then the script becomes the core.
+# then the script becomes the core. With the tools found and a virtual environment's Python, the
+# script has nothing of its own to say: it becomes the gate, which checks, then becomes the core
+# (gate run), one Python start-up instead of two; the same checks, lines and exit codes.
 pm_run() {
   local cmd=${1:-} arg
   (($# == 0)) || shift
@@ -125,11 +139,21 @@ pm_run() {
     fi
   done
   pm_enhance_args "$cmd" "$@"
+  if pm_tools_found && pm_in_venv; then
+    pm_exec_core migration_tools.cli.gate run "$cmd" "${PM_ARGS[@]}"
+  fi
   pm_gate check "$cmd" "${PM_ARGS[@]}" || exit
   pm_require_tools
   pm_check_venv
+  pm_exec_core migration_tools "$cmd" "${PM_ARGS[@]}"
+}
+
+# MODULE [ARG ...]: the script becomes `python -m MODULE ARG ...`, with the core's environment.
+pm_exec_core() {
+  local module=$1
+  shift
   export PM_PROG PM_PROFILE PYTHONPATH="$PM_KIT_DIR${PYTHONPATH:+:$PYTHONPATH}"
-  exec "$PM_PY" -m migration_tools "$cmd" "${PM_ARGS[@]}"
+  exec "$PM_PY" -m "$module" "$@"
 }
 
 pm_main() {

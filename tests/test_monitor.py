@@ -46,7 +46,7 @@ REPORT_KEYS = {
     "outcome",
     "started_at",
     "finished_at",
-    "monitor_warnings",
+    "monitor_warnings", "run", "timeline",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 MONITOR_APP = "migration_kit:monitor"

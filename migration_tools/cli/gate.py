@@ -10,6 +10,10 @@ imports click and the command modules but never Django, so it answers before any
         ARGs parsed by COMMAND's click command, then the required variables (config.require_env):
         silent, exit 0 when all is well; else the kit's one line (and the usage) on stderr, exit 2.
         A refusal over the variables is written to migration.log; usage errors are not (nothing ran).
+    python -m migration_tools.cli.gate run COMMAND [ARG ...]
+        `check`, then, all being well, this process becomes the core (`python -m migration_tools
+        COMMAND ARG ...`): the scripts' way when they have nothing of their own to say, one Python
+        start-up instead of two
     python -m migration_tools.cli.gate log LEVEL COMMAND MESSAGE
         one line in migration.log (LEVEL: INFO, WARNING or ERROR), for what bash itself refuses
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import runpy
 import sys
 from collections.abc import Sequence
 
@@ -42,7 +47,7 @@ from migration_tools.core.redact import redact, register_environment_secrets
 HELP_SUMMARY = "Show this help, or the help of one command."
 LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
 USAGE_WIDTH = 78  # as click wraps its help
-GATE_USAGE = "help [COMMAND] | check [COMMAND [ARG ...]] | log LEVEL COMMAND MESSAGE"
+GATE_USAGE = "help [COMMAND] | check [COMMAND [ARG ...]] | run COMMAND [ARG ...] | log LEVEL COMMAND MESSAGE"
 
 
 # -- the scripts' commands, as the click group defines them --------------------------------------
@@ -154,6 +159,12 @@ def show_help(argv: Sequence[str]) -> int:
 
 
 def check(argv: Sequence[str]) -> int:
+    code = _check(argv)
+    return EXIT_OK if code is None else code
+
+
+def _check(argv: Sequence[str]) -> int | None:
+    """None when the command may run; else the exit code: a refusal, or click's answer to --help."""
     if not argv or not argv[0]:
         return _refuse_command("no command given")
     name, args = argv[0], list(argv[1:])
@@ -177,6 +188,16 @@ def check(argv: Sequence[str]) -> int:
         _log(name, logging.ERROR, f"refused: {said} [{exc.error_id}]")  # what the operator saw
         exc.show()
         return exc.exit_code
+    return None
+
+
+def check_and_run(argv: Sequence[str]) -> int:
+    """`check`; then run the command as `python -m migration_tools` would, in this process."""
+    code = _check(argv)
+    if code is not None:
+        return code
+    sys.argv[1:] = argv
+    runpy.run_module("migration_tools", run_name="__main__", alter_sys=True)  # exits with the core's code
     return EXIT_OK
 
 
@@ -202,7 +223,7 @@ def _log(command: str, level: int, message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     register_environment_secrets()  # whatever is echoed or logged is redacted
-    actions = {"help": show_help, "check": check, "log": write_log}
+    actions = {"help": show_help, "check": check, "run": check_and_run, "log": write_log}
     action = actions.get(args[0]) if args else None
     if action is None:
         click.echo(f"migration_tools.cli.gate: expected {GATE_USAGE}; "

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from migration_tools.core import timeline
 from migration_tools.core.events import Event
 from migration_tools.core.sizes import human_size
 
@@ -31,13 +32,24 @@ def warn(text: str) -> None:
 
 
 def live(text: str) -> None:
-    """A progress line that the next live() or line() replaces, on a terminal only."""
-    if is_tty():
+    """A progress line that the next live() or line() replaces, on a terminal only; while a
+    progress watch runs (cli/progress.py) it becomes the watch's current step instead."""
+    from migration_tools.cli import progress
+
+    watch = progress.active()
+    if watch is not None:
+        watch.set_step(text)
+    elif is_tty():
         click.echo(f"\r\033[K{text}", nl=False)
 
 
 def end_live() -> None:
-    if is_tty():
+    from migration_tools.cli import progress
+
+    watch = progress.active()
+    if watch is not None:
+        watch.set_step(None)
+    elif is_tty():
         click.echo("\r\033[K", nl=False)
 
 
@@ -50,7 +62,8 @@ def n(value: int) -> str:
 
 
 def show(event: Event) -> None:
-    """The one place where the core's events become what the operator sees."""
+    """The one place where the core's events become what the operator sees (and the report's timeline)."""
+    timeline.event(event)
     if event.kind == "migration":
         where = f"[{event.index}/{event.total}] {event.label}"
         if event.phase == "start":

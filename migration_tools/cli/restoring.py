@@ -9,7 +9,8 @@ from typing import TypeVar
 
 import click
 
-from migration_tools.cli import output
+from migration_tools.cli import output, progress, reporting
+from migration_tools.core import timeline
 from migration_tools.core.errors import BadInput
 from migration_tools.core.runtime import Kit
 from migration_tools.restore.plan import DEFAULT_LOCK_TIMEOUT_S, LOCK_TRIES, RollbackPlan
@@ -17,6 +18,7 @@ from migration_tools.restore.run import RollbackResult, reallow_connections, rol
 
 F = TypeVar("F", bound=Callable[..., object])
 MAX_LOCK_TIMEOUT_S = 600.0
+REPORT_INTERVAL_S = 1.0  # the rollback's monitor samples each second: a restore is short
 
 
 def _seconds(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
@@ -85,11 +87,29 @@ def report(result: RollbackResult) -> None:
 
 def act(kit: Kit, plan: RollbackPlan, *, yes: bool, dry_run: bool, reason: str) -> None:
     """Show the plan; for a dry run stop there, else confirm, restore and report."""
+    done: list[RollbackResult] = []
     for text in plan.describe(dry_run=dry_run):
         output.line(text)
     if dry_run:
         output.verdict(True, f"dry run: backup {plan.dump.name} is valid; nothing was changed")
         return
     confirm(plan, yes)
-    result = rollback_to(kit, plan.dump, reason=reason, take_lock=False, report=output.show, prepared=plan)
-    report(result)
+    reporting_on = reporting.session(kit, kit.command, enabled=True, interval=REPORT_INTERVAL_S, aside=True,
+                                     echo=False)
+    watching = progress.watching(kit.params, expected_rows=plan.meta.row_counts, files=kit.paths.backups,
+                                 aside=True)
+    with reporting_on as session, watching:
+        session.section("restored", lambda: reporting.backup_section(plan.dump) | restored_section(done))
+        with timeline.step(f"restore {plan.dump.name}"):
+            done.append(rollback_to(kit, plan.dump, reason=reason, take_lock=False, report=output.show,
+                                    prepared=plan))
+        session.verdict = f"rolled back to {plan.dump.name}"
+    report(done[0])
+
+
+def restored_section(done: list[RollbackResult]) -> dict[str, object]:
+    """How the rollback went, for its report: method, what was kept, how to undo it."""
+    if not done:
+        return {}
+    result = done[0]
+    return {"method": result.method, "kept": result.kept, "undo": result.undo}

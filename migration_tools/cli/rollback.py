@@ -16,6 +16,7 @@ COMMANDS = {
     "rollback": "rollback",
     "emergency-rollback": "emergency_rollback",
     "cleanup-backups": "cleanup_backups",
+    "report": "report",
 }
 
 
@@ -24,7 +25,7 @@ COMMANDS = {
 )
 @click.version_option(__version__, prog_name="rollback_manager.py")
 def rollback_group() -> None:
-    """List, validate, restore and clean up the kit's backups."""
+    """List, validate, restore and clean up the kit's backups; show the runs' reports."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migration_tools.core import signals
+from migration_tools.core import signals, timeline
 from migration_tools.core.errors import OperationFailed, RolledBack, prog_name, status_command
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
@@ -60,7 +60,8 @@ def take_backup(kit: Kit, options: MigrateOptions, report: Report) -> Path:
     from migration_tools.backup.create import create_backup
 
     report(step("Taking the pre-migrate backup ..."))
-    made = create_backup(kit, "pre-migrate", deep=options.deep_backup)
+    with timeline.step("backup"):
+        made = create_backup(kit, "pre-migrate", deep=options.deep_backup)
     report(step(f"Backup: {made.dump} ({made.metadata.size_bytes:,} bytes, {made.seconds:.1f}s)"))
     kit.log.info("pre-migrate backup %s", made.dump.name)
     return made.dump
@@ -78,7 +79,10 @@ def warn_unmigrated(kit: Kit, release: Release, report: Report) -> None:
 
 
 @contextlib.contextmanager
-def _monitoring(kit: Kit, options: MigrateOptions, report: Report) -> Iterator[Any]:
+def _monitoring(kit: Kit, options: MigrateOptions, report: Report, given: Any = None) -> Iterator[Any]:
+    if given is not None:  # the command's own monitor, over the whole command: it stops it
+        yield given
+        return
     if not options.monitor:
         yield None
         return
@@ -103,17 +107,21 @@ def run(
     release: Release | None = None,
     backup_path: Path | None = None,
     outcome: MigrateOutcome | None = None,
+    monitor: Any = None,
 ) -> MigrateOutcome:
     """Apply the release under the deploy lock. Raises RolledBack (exit 3) or OperationFailed.
 
     `release` and `backup_path` are given by full-deploy, which prepared and backed up already.
-    `outcome` is filled as the run goes, so a caller can read it after a failure too.
+    `outcome` is filled as the run goes, so a caller can read it after a failure too. `monitor`
+    is a MigrationMonitor the caller started and stops (its report then covers the whole command).
     """
     outcome = outcome or MigrateOutcome()
     outcome.backup = outcome.backup or backup_path
+    given = monitor
     with deploy_lock.hold(kit.params, "migrate"):
         if release is None:
-            release = plan.prepare(kit.alias)
+            with timeline.step("plan"):
+                release = plan.prepare(kit.alias)
             warn_unmigrated(kit, release, report)
         if not release.pending:
             return outcome
@@ -122,7 +130,7 @@ def run(
             report(Event("warn", earlier.describe()))
         if outcome.backup is None and options.backup:
             outcome.backup = take_backup(kit, options, report)
-        with _monitoring(kit, options, report) as monitor:
+        with _monitoring(kit, options, report, given) as monitor:
             one_transaction = options.one_transaction and apply.can_run_in_one_transaction(release)
             if options.one_transaction and not one_transaction:
                 report(Event("warn", "the plan holds a non-atomic migration: "
@@ -145,7 +153,7 @@ def run(
                 tracker.done()
             if monitor is not None:
                 monitor.set_outcome(outcome.outcome)
-        if monitor is not None:
+        if monitor is not None and monitor is not given:
             outcome.report = monitor.report_path
             report(step(f"Performance report: {outcome.report or 'not written (see the warnings)'}"))
         if result.error is not None:
@@ -169,8 +177,10 @@ def _recover(
         kit.log.warning("automatic rollback disabled; %d migration(s) of this run stay applied",
                         len(result.done))
         return None
-    with signals.shielded(lambda text: report(Event("warn", text))):
-        return undo.undo_run(kit, result, release.applied_before, backup, report)
+    with signals.shielded(lambda text: report(Event("warn", text))), timeline.step("undo", "undo") as marked:
+        undone = undo.undo_run(kit, result, release.applied_before, backup, report)
+        marked.outcome, marked.detail = ("ok" if undone.outcome == undo.ROLLED_BACK else "failed"), undone.how
+        return undone
 
 
 def failure_text(result: apply.RunResult) -> str:

@@ -2,16 +2,17 @@
 
 Each sample is one line in `<out_dir>/performance.log`, starting exactly as the seed shows:
 `[2024-01-15 14:30:25] CPU: 45.2%, MEM: 67.8%, DISK: 23.1%`. `stop_monitoring()` writes
-`<out_dir>/report_<UTC timestamp>.json`. The monitor never raises into the migration: a failure
-(psutil, the monitoring connection, the log file) is logged once as a WARNING on the
-"migration_kit" logger, counted, and retried on later samples.
+`<out_dir>/report_<UTC timestamp>.json` and its page `report_<UTC timestamp>.html` (migration_tools/
+report). While it runs the monitor keeps the run's timeline (core/timeline.py): the steps with
+their start, end and outcome, and the warnings and errors logged; the report adds them, each
+sample with its time, and the run's header (`run`). The monitor never raises into the migration:
+a failure (psutil, the monitoring connection, the log file, the page) is logged once as a WARNING
+on the "migration_kit" logger, counted, and retried on later samples.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,16 +23,15 @@ from typing import Any
 import psutil
 import psycopg
 
-from migration_tools.core import audit
+from migration_tools.core import audit, timeline
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
-from migration_tools.deploy import samples
+from migration_tools.deploy import run_report, samples
 
 DEFAULT_INTERVAL = 5.0
 LOG_NAME = "performance.log"
 CPU_WINDOW = 0.1  # the first sample's CPU figure covers at least this long
 JOIN_TIMEOUT = 10.0
-
 
 log = logging.getLogger("migration_kit")
 
@@ -46,6 +46,9 @@ class MigrationMonitor:
         params: ConnParams | None = None,
         interval: float = DEFAULT_INTERVAL,
         echo: Callable[[str], None] | None = None,
+        command: str = "",
+        html: bool = True,
+        aside: bool = False,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
@@ -54,7 +57,12 @@ class MigrationMonitor:
         self.interval = float(interval)
         self.echo = echo
         self.report_path: Path | None = None
-        self._probe = samples.DbProbe(params) if params is not None else None
+        self.html_path: Path | None = None
+        self._html = html
+        self._ending: dict[str, Any] = {"exit_code": None, "verdict": None}
+        self._header = run_report.header(params, command, None)
+        self._recorder: timeline.Recorder | None = None
+        self._probe = samples.DbProbe(params, aside=aside) if params is not None else None
         self._faults = samples.Faults()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -80,6 +88,7 @@ class MigrationMonitor:
         if self._thread is not None or self._report is not None:
             return
         self._begin()
+        self._recorder = timeline.activate()
         self._prepare_dir()
         self._thread = threading.Thread(target=self._run, name="migration-monitor", daemon=True)
         self._thread.start()
@@ -97,16 +106,25 @@ class MigrationMonitor:
         else:
             self._prepare_dir()
             self._sample_once()
+        if self._probe is not None:
+            self._header["postgresql_version"] = self._probe.server_version()
         if self._probe is not None and (thread is None or not thread.is_alive()):
             self._probe.close()
         self._finished_mono = time.monotonic()
         self._finished_at = samples.utc_now()
         report = self.get_performance_report()
+        if self._recorder is not None:
+            timeline.deactivate(self._recorder)
         try:
-            self.report_path = self._write_report(report)
+            self.report_path = run_report.write_json(self.out_dir, report, self._finished_at)
         except OSError as exc:
             self._faults.fail("report", f"cannot write the report in {self.out_dir}: {exc}")
             report = self.get_performance_report()
+        if self.report_path is not None and self._html:
+            try:
+                self.html_path = run_report.write_html(self.report_path, report)
+            except Exception as exc:  # the page must never fail the run its JSON reports
+                self._faults.fail("html", f"cannot write the HTML report: {type(exc).__name__}: {exc}")
         self._report = report
         return report
 
@@ -142,6 +160,8 @@ class MigrationMonitor:
             "started_at": samples.iso(self._started_at),
             "finished_at": samples.iso(self._finished_at),
             "monitor_warnings": warnings,
+            "run": {**self._header, **self._ending},
+            "timeline": {"samples": [s.point() for s in taken], **self._recorded()},
             **{key: value for provider in self._sections.values() for key, value in provider().items()},
         }
 
@@ -156,6 +176,16 @@ class MigrationMonitor:
     def set_outcome(self, outcome: str) -> None:
         with self._lock:
             self._outcome = outcome
+
+    def finish(self, *, exit_code: int, verdict: str) -> None:
+        """How the command ended, for the report's header (call before stop_monitoring)."""
+        with self._lock:
+            self._ending = {"exit_code": exit_code, "verdict": verdict}
+
+    def _recorded(self) -> dict[str, Any]:
+        if self._recorder is None:
+            return {"steps": [], "messages": []}
+        return self._recorder.snapshot()
 
     # -- sampling -----------------------------------------------------------------------------
 
@@ -210,8 +240,10 @@ class MigrationMonitor:
         if io_now is not None and self._io_start is not None:
             read = max(0, io_now[0] - self._io_start[0])
             write = max(0, io_now[1] - self._io_start[1])
+        utc = samples.utc_now()
         return samples.Sample(
-            at=datetime.now(),
+            at=utc.astimezone(),
+            utc=utc,
             cpu=float(cpu),
             mem=float(mem),
             disk=float(disk),
@@ -238,7 +270,7 @@ class MigrationMonitor:
     def _publish(self, sample: samples.Sample) -> None:
         line = sample.line()
         try:
-            self._append_line(line)
+            run_report.append_line(self.log_path, line)
         except OSError as exc:
             self._faults.fail("log", f"cannot write {self.log_path}: {exc}")
         else:
@@ -255,36 +287,9 @@ class MigrationMonitor:
 
     def _prepare_dir(self) -> None:
         try:
-            self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.out_dir, 0o700)
-            audit.open_owner_only(self.log_path)
+            run_report.prepare_dir(self.out_dir, self.log_path)
         except OSError as exc:
             self._faults.fail("log", f"cannot prepare {self.out_dir}: {exc}")
-
-    def _append_line(self, line: str) -> None:
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
-
-    def _write_report(self, report: dict[str, Any]) -> Path:
-        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stamp = (self._finished_at or samples.utc_now()).strftime("%Y%m%d_%H%M%S")
-        data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
-        for attempt in range(100):
-            suffix = f"_{attempt}" if attempt else ""
-            path = self.out_dir / f"report_{stamp}{suffix}.json"
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            return path
-        raise FileExistsError(f"report_{stamp}*.json: too many reports in the same second")
 
     def _logged_counts(self) -> tuple[int, int]:
         """Errors and warnings the run logged since the start; the monitor's own failures count."""

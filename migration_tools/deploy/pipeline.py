@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from migration_tools.core import signals
+from migration_tools.core import signals, timeline
 from migration_tools.core.errors import KitError, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
@@ -41,16 +41,20 @@ class DeployReport:
     steps: list[StepResult] = field(default_factory=lambda: [StepResult(name) for name in STEPS])
     backup: Path | None = None
     report: Path | None = None
+    html: Path | None = None  # the report's page beside it
     verdict: str = ""
     ok: bool = False
+    integrity: integrity.IntegrityReport | None = None  # verify-data's results after migrating
 
 
-def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: DeployReport) -> DeployReport:
+def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: DeployReport,
+                monitor: Any = None) -> DeployReport:
     """Run the pipeline, filling `summary` as it goes; raises when a step fails (the caller prints it)."""
     try:
         with deploy_lock.hold(kit.params, "full-deploy"):
             _step(summary, "pre-flight", lambda: preflight.run(kit.params),
-                  lambda checked: f"PostgreSQL {checked.server_version}")
+                  lambda checked: f"PostgreSQL {checked.server_version}"
+                  + (f"; warning: {checked.server_warning}" if checked.server_warning else ""))
             release = _step(summary, "check-migrations", lambda: check_release(kit),
                             lambda found: f"{len(found.pending)} pending")
             baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
@@ -63,13 +67,13 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
                     _step(
                         summary, "migrate",
                         lambda: migrate.run(kit, options, report, release=release,
-                                            backup_path=summary.backup, outcome=outcome),
+                                            backup_path=summary.backup, outcome=outcome, monitor=monitor),
                         lambda o: f"{len(o.applied)} applied",
                     )
                 finally:
                     summary.report = outcome.report
             try:
-                _step(summary, "verify-data", lambda: verify(kit, baseline), lambda i: i)
+                _step(summary, "verify-data", lambda: verify(kit, baseline, summary), lambda i: i)
                 _step(summary, "check --deploy", deploy_checks, lambda w: w)
             except (Exception, KeyboardInterrupt) as exc:
                 if outcome.applied:
@@ -89,7 +93,9 @@ def _step(summary: DeployReport, name: str, action: Callable[[], T], describe: C
     record = next(s for s in summary.steps if s.name == name)
     started = time.monotonic()
     try:
-        result = action()
+        with timeline.step(name) as marked:
+            result = action()
+            marked.detail = describe(result)
     except BaseException as exc:
         record.outcome = "failed"
         record.detail = exc.message if isinstance(exc, KitError) else f"{type(exc).__name__}: {exc}"
@@ -114,10 +120,12 @@ def check_release(kit: Kit) -> plan.Release:
     return release
 
 
-def verify(kit: Kit, baseline: integrity.IntegrityReport) -> str:
+def verify(kit: Kit, baseline: integrity.IntegrityReport, summary: DeployReport | None = None) -> str:
     """verify-data after migrating, failing only on problems the release brought: a problem that
     was already there before it is reported, not undone for."""
     after = verify_data_integrity(kit.params, kit.settings, kit.alias)
+    if summary is not None:
+        summary.integrity = after
     new = integrity.new_problems(baseline, after)
     figures = (f"orphans {baseline.orphan_total} before, {after.orphan_total} after; "
                f"invalid indexes {len(baseline.invalid_indexes)} before, {len(after.invalid_indexes)} after")
@@ -155,7 +163,9 @@ def undo_after(
     """A step after migrate failed: undo this run's migrations by the rules of `migrate`, then say so."""
     result = apply.RunResult(done=outcome.applied, own_writes=outcome.own_writes,
                              own_writes_known=outcome.own_writes_known, failed_at=time.monotonic())
-    undone = undo.undo_run(kit, result, release.applied_before, summary.backup, report)
+    with timeline.step("undo", "undo") as marked:
+        undone = undo.undo_run(kit, result, release.applied_before, summary.backup, report)
+        marked.outcome = "ok" if undone.outcome == undo.ROLLED_BACK else "failed"
     cause = f"interrupted by {signals.describe(exc)}" if isinstance(exc, KeyboardInterrupt) else str(exc)
     migrate.raise_for(f"full-deploy failed after migrating ({cause})", undone, result, summary.backup,
                       "full-deploy")

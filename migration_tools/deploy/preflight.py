@@ -11,6 +11,7 @@ from migration_tools.core.config import require_env
 from migration_tools.core.djangoenv import ConnParams, django_version
 from migration_tools.core.errors import BadInput, status_command
 from migration_tools.pg import db, tools
+from migration_tools.pg.versions import django_minimum, server_support
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -35,6 +36,11 @@ class Preflight:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.level == "fail"]
 
+    @property
+    def server_warning(self) -> str:
+        """The server version's warning (an untested major, 14.0 to 14.3), or ''."""
+        return next((c.detail for c in self.checks if c.name == "server version" and c.level == "warn"), "")
+
 
 def in_virtualenv() -> bool:
     return sys.prefix != sys.base_prefix
@@ -56,6 +62,12 @@ def run(params: ConnParams, *, need_tools: bool = True) -> Preflight:
         report.server_version_num = db.server_version_num(conn)
     elapsed_ms = (time.monotonic() - started) * 1000
     report.add("database", "ok", f"{params.describe()} answered in {elapsed_ms:.0f} ms")
+    level, detail = server_support(report.server_version_num, django_version(), django_minimum())
+    if level == "fail":
+        raise BadInput("server-version", detail,
+                       "upgrade the server or use a Django release that supports it "
+                       "(README: Supported versions)")
+    report.add("server version", level, detail)
     if need_tools:
         problems = tools.check_tools_against_server(report.server_version_num)
         if problems:

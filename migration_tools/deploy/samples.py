@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +18,7 @@ import psycopg
 
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.redact import redact
-from migration_tools.pg import db
+from migration_tools.pg import databases, db
 
 log = logging.getLogger("migration_kit")
 
@@ -31,15 +31,21 @@ RECONNECT_TIMEOUT = 2  # seconds; libpq's connect_timeout is whole seconds
 MB = 1024 * 1024
 
 
-# Client connections to the target database other than the monitor's own, and lock
-# requests those backends are waiting for. One statement, one round trip.
+# Client connections to the target database other than the monitor's own (and the kit's progress
+# display's), lock requests those backends are waiting for, and those per table. One round trip.
 DB_SAMPLE_SQL = """
 SELECT
   (SELECT count(*) FROM pg_stat_activity
-    WHERE datname = current_database() AND backend_type = 'client backend'
-      AND pid <> pg_backend_pid()),
+    WHERE datname = %(db)s AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid() AND application_name <> 'migration_kit:progress'),
   (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE NOT l.granted AND a.datname = current_database())
+    WHERE NOT l.granted AND a.datname = %(db)s),
+  (SELECT json_object_agg(rel, n) FROM (
+     SELECT l.relation::regclass::text AS rel, count(*) AS n FROM pg_locks l
+       JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE NOT l.granted AND l.locktype = 'relation' AND a.datname = %(db)s
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = %(db)s)
+      GROUP BY 1) w)
 """
 
 
@@ -47,6 +53,7 @@ SELECT
 class DbSample:
     connections: int
     lock_waits: int
+    waits_by_table: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,18 @@ class Sample:
     write_bytes: int | None
     db: DbSample | None  # None without params or when the database could not be sampled
     db_expected: bool = False
+    utc: datetime | None = None  # the same moment in UTC, for the report's timeline
+
+    def point(self) -> dict[str, Any]:
+        """This sample on the report's timeline."""
+        return {
+            "at": (self.utc or self.at.astimezone(timezone.utc)).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "cpu": round(self.cpu, 1), "mem": round(self.mem, 1),
+            "connections": None if self.db is None else self.db.connections,
+            "lock_waits": None if self.db is None else self.db.lock_waits,
+            "lock_waits_by_table": {} if self.db is None else dict(self.db.waits_by_table),
+        }
 
     def line(self) -> str:
         text = (
@@ -88,26 +107,40 @@ def iso(moment: datetime | None) -> str | None:
 
 
 class DbProbe:
-    """The monitor's own connection: opened lazily, one reconnect attempt per sample after a loss."""
+    """The monitor's own connection: opened lazily, one reconnect attempt per sample after a loss.
 
-    def __init__(self, params: ConnParams) -> None:
+    `aside`: connect to the maintenance database and watch the target from there (a rollback
+    renames the target and ends its sessions: the monitor must not be one of them)."""
+
+    def __init__(self, params: ConnParams, *, aside: bool = False) -> None:
         self.params = params
+        self.aside = aside
         self.conn: psycopg.Connection[Any] | None = None
         self.ever_connected = False
 
     def sample(self) -> DbSample:
         if self.conn is None or self.conn.closed:
-            self.conn = db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT)
+            self.conn = (databases.connect_maintenance(self.params, "monitor") if self.aside
+                         else db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT))
+            self.ever_connected = True  # opened: a failure from here on is a lost connection
             self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
             self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
-            self.ever_connected = True
         try:
-            row = self.conn.execute(DB_SAMPLE_SQL).fetchone()
+            row = self.conn.execute(DB_SAMPLE_SQL, {"db": self.params.dbname}).fetchone()
         except psycopg.Error:
             self.close()
             raise
         assert row is not None
-        return DbSample(int(row[0]), int(row[1]))
+        return DbSample(int(row[0]), int(row[1]), {str(k): int(v) for k, v in (row[2] or {}).items()})
+
+    def server_version(self) -> str | None:
+        """The server's version over the monitor's connection, once it is open."""
+        if self.conn is None or self.conn.closed:
+            return None
+        try:
+            return str(self.conn.execute("SHOW server_version").fetchone()[0]).split(" ")[0]  # type: ignore[index]
+        except psycopg.Error:
+            return None
 
     def close(self) -> None:
         if self.conn is not None:

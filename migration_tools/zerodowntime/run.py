@@ -10,19 +10,22 @@ problems). Any failure is undone by the rules of `migrate` (recover.py) and says
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
 
-from migration_tools.core import signals
+from migration_tools.core import signals, timeline
 from migration_tools.core.errors import KitError, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, health, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
 from migration_tools.deploy.integrity.verify import verify_data_integrity
+from migration_tools.deploy.monitor import MigrationMonitor
 from migration_tools.deploy.pipeline import verify
 from migration_tools.deploy.touched import touched_tables
 from migration_tools.lint.analyse import LintReport
@@ -40,8 +43,6 @@ class Options:
     phase: str = phases.BOTH
     allow_unsafe: bool = False
     backup: bool = True
-    monitor: bool = True
-    interval: float = 5.0
     deep_backup: bool = False
 
 
@@ -50,7 +51,6 @@ class Outcome:
     applied: list[apply.Step] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     backup: Path | None = None
-    report: Path | None = None
     summary: str = ""
 
 
@@ -71,18 +71,23 @@ def _failure_text(result: apply.RunResult, config: ZeroDowntimeSettings) -> str:
     return migrate.failure_text(result)
 
 
-def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report) -> Outcome:
-    outcome = Outcome()
+def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report,
+        monitor: MigrationMonitor | None = None, outcome: Outcome | None = None) -> Outcome:
+    """`monitor`: the command's, started and stopped by the caller (its report covers the whole run);
+    `outcome` is filled as the run goes, so the caller can read it after a failure too."""
+    outcome = outcome or Outcome()
     retries = engine.retries_for(config)
     gate = ReplicaGate(kit.params, limit=config.replica_lag_limit, max_wait=config.replica_wait_max,
                        say=lambda text: report(step(text)))
     with deploy_lock.hold(kit.params, "zero-downtime"), contextlib.closing(gate), \
             engine.zero_downtime_connection(kit.alias, config, retries, gate):
-        release = plan.prepare(kit.alias)
+        with timeline.step("plan"):
+            release = plan.prepare(kit.alias)
         migrate.warn_unmigrated(kit, release, report)
         if not release.pending:
             return outcome
-        linted, lint_settings = _lint(kit, release)
+        with timeline.step("lint"):
+            linted, lint_settings = _lint(kit, release)
         chosen = phases.select(release.pending, linted.findings, options.phase)
         outcome.deferred = chosen.deferred
         todo = release.pending[: chosen.count]
@@ -102,14 +107,13 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         if options.backup:
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
-        baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
+        with timeline.step("verify-data before"):
+            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
         shape_before = recover.current_shape(kit)
         tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
-        with watch.watching(kit, config, retries, gate, tables, monitor=options.monitor,
-                            interval=options.interval, report=report) as watchers:
+        with watch.watching(kit, config, retries, gate, tables, monitor=monitor, report=report) as watchers:
             _apply_and_check(kit, config, release, len(todo), labels, outcome, baseline, shape_before,
                              watchers, report)
-        outcome.report = watchers.report_path
         outcome.summary = watchers.summary()
     return outcome
 
@@ -130,27 +134,38 @@ def _apply_and_check(
         what = _failure_text(result, config)
         kit.log.error("%s: %s", what, result.error)
         report(Event("fail", f"FAILED: {what}: {result.error}"))
-        with signals.shielded(lambda text: report(Event("warn", text))):
+        with _undoing(report) as marked:
             undone = recover.recover(kit, release, result, release.applied_before, outcome.backup,
                                      shape_before, report)
+            marked.outcome = "ok" if undone.outcome == undo.ROLLED_BACK else "failed"
         _finish(tracker, watchers, undone)
         migrate.raise_for(what, undone, result, outcome.backup, "zero-downtime")
     outcome.applied = result.done
     try:
-        _check_health(watchers)
-        verify(kit, baseline)
+        with timeline.step("health after"):
+            _check_health(watchers)
+        with timeline.step("verify-data"):
+            verify(kit, baseline)
     except (Exception, KeyboardInterrupt) as exc:
         cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
         report(Event("fail", f"FAILED after migrating: {cause}"))
-        with signals.shielded(lambda text: report(Event("warn", text))):
+        with _undoing(report) as marked:
             result, undone = recover.undo_applied(kit, release, result.done, release.applied_before,
                                                   outcome.backup, shape_before, False, report)
+            marked.outcome = "ok" if undone.outcome == undo.ROLLED_BACK else "failed"
         _finish(tracker, watchers, undone)
         migrate.raise_for(f"zero-downtime failed after migrating ({cause})", undone, result, outcome.backup,
                           "zero-downtime")
     tracker.done()
     if watchers.monitor is not None:
         watchers.monitor.set_outcome("success")
+
+
+@contextlib.contextmanager
+def _undoing(report: Report) -> Iterator[Any]:
+    """The undo: on the timeline, and shielded from a second signal."""
+    with signals.shielded(lambda text: report(Event("warn", text))), timeline.step("undo", "undo") as marked:
+        yield marked
 
 
 def _healthy_before(config: ZeroDowntimeSettings) -> None:

@@ -1,15 +1,12 @@
-"""Everything that watches a zero-downtime run: the monitor, the availability probe, the health URL.
-
-They start together before the first migration and stop together after the checks; their figures
-join the monitor's performance report.
-"""
+"""Everything that watches a zero-downtime run besides the command's monitor: the availability
+probe, the health URL, the replica gate's waits and the lock retries. They start before the first
+migration and stop after the checks; their figures join the monitor's report."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from migration_tools.core.events import Report, step
@@ -29,7 +26,6 @@ class Watchers:
     gate: ReplicaGate
     monitor: MigrationMonitor | None = None
     health: HealthWatch | None = None
-    report_path: Path | None = None
 
     def retry_section(self) -> dict[str, Any]:
         return {"lock_retries": self.retries.count, "lock_retry_events": self.retries.snapshot()}
@@ -42,36 +38,28 @@ class Watchers:
 
 @contextlib.contextmanager
 def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, gate: ReplicaGate, tables: list[str],
-             *, monitor: bool, interval: float, report: Report) -> Iterator[Watchers]:
-    watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries, gate)
+             *, monitor: MigrationMonitor | None, report: Report) -> Iterator[Watchers]:
+    watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries, gate,
+                        monitor)
     if config.health_url:
         watchers.health = HealthWatch(config.health_url, expect=config.health_status,
                                       timeout=config.health_timeout)
-    if monitor:
-        watchers.monitor = MigrationMonitor(kit.paths.monitoring, params=kit.params, interval=interval,
-                                            echo=lambda text: report(step(text)))
-        watchers.monitor.add_section("availability", watchers.probe.section)
-        watchers.monitor.add_section("lock_retries", watchers.retry_section)
-        watchers.monitor.add_section("replicas", gate.section)
+    if monitor is not None:
+        monitor.add_section("availability", watchers.probe.section)
+        monitor.add_section("lock_retries", watchers.retry_section)
+        monitor.add_section("replicas", gate.section)
         if watchers.health is not None:
-            watchers.monitor.add_section("health", watchers.health.section)
+            monitor.add_section("health", watchers.health.section)
     report(step(f"Probing reads and writes of {len(tables)} table(s) every "
                 f"{config.probe_interval * 1000:.0f} ms" + (f"; requesting {config.health_url}"
                                                             if watchers.health else "")))
     watchers.probe.start()
     if watchers.health is not None:
         watchers.health.start()
-    if watchers.monitor is not None:
-        watchers.monitor.start_monitoring()
     try:
         yield watchers
     finally:
         watchers.probe.stop()
         if watchers.health is not None:
             watchers.health.stop()
-        if watchers.monitor is not None:
-            watchers.monitor.stop_monitoring()
-            watchers.report_path = watchers.monitor.report_path
         report(step(watchers.summary()))
-        if watchers.monitor is not None:
-            report(step(f"Performance report: {watchers.report_path or 'not written (see the warnings)'}"))

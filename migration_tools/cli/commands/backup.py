@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.cli import output
+from migration_tools.cli import output, progress
 from migration_tools.cli.options import database_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import KitError
@@ -26,7 +26,8 @@ def command(alias: str, deep: bool) -> None:
     from migration_tools.backup import create as backup
 
     try:
-        result = backup.create_backup(kit, "manual", deep=deep, report=output.show)
+        with progress.watching(kit.params, files=kit.paths.backups):
+            result = backup.create_backup(kit, "manual", deep=deep, report=output.show)
     except KitError as exc:
         kit.log.error("backup outcome=failed %s", exc.message)
         raise

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from migration_tools.cli import output
+from migration_tools.cli import output, progress, reporting
 from migration_tools.cli.migrating import migrate_options
 from migration_tools.cli.options import commit_each_option, database_option, monitor_options
 from migration_tools.core import runtime
@@ -27,7 +27,9 @@ def command(
     from migration_tools.deploy import migrate, preflight
 
     kit = runtime.start("migrate", alias)
-    preflight.run(kit.params, need_tools=not (dry_run or no_backup))
+    checked = preflight.run(kit.params, need_tools=not (dry_run or no_backup))
+    if checked.server_warning:
+        output.warn(checked.server_warning)
     if dry_run:
         count = migrate.dry_run(alias, output.show)
         output.verdict(True, f"dry run: would apply {count} migration(s); nothing was changed")
@@ -35,7 +37,13 @@ def command(
     options = migrate_options(monitor, interval, backup=not no_backup, auto_rollback=not no_auto_rollback,
                               commit_each=commit_each)
     started = time.monotonic()
-    outcome = migrate.run(kit, options, output.show)
+    with reporting.session(kit, "migrate", enabled=monitor, interval=interval) as session, \
+            progress.watching(kit.params, files=kit.paths.backups):
+        outcome = migrate.MigrateOutcome()
+        session.section("backup", lambda: reporting.backup_section(outcome.backup))
+        migrate.run(kit, options, output.show, outcome=outcome, monitor=session.monitor)
+        session.verdict = (f"applied {len(outcome.applied)} migration(s)" if outcome.applied
+                           else "nothing to apply")
     elapsed = time.monotonic() - started
     kit.log.info("migrate done applied=%d in %.1fs", len(outcome.applied), elapsed)
     if outcome.applied:

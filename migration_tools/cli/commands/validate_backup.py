@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from migration_tools.backup import inventory, validate
-from migration_tools.cli import output
+from migration_tools.cli import output, progress, reporting
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
@@ -33,9 +33,10 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
         if deep:
             from migration_tools.backup.deep import validate_deep  # the driver is needed only here
 
-            result = validate_deep(dump, kit.params)
+            with progress.watching(kit.params, expected_rows=reporting.backup_rows(dump)):
+                result = validate_deep(dump, kit.params, kit.settings.backup_jobs)
         else:
-            result = validate.validate(dump, full=full, params=kit.params)
+            result = validate.validate(dump, full=full, params=kit.params, jobs=kit.settings.backup_jobs)
         for text in result.passed:
             output.mark("ok", text)
         for text in result.warnings:

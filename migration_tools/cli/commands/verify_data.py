@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from migration_tools.cli import output
+from migration_tools.cli import output, progress
 from migration_tools.cli.options import database_option, json_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import OperationFailed, prog_name
@@ -40,11 +40,12 @@ def command(alias: str, as_json: bool, against: str | None, allow_decrease: tupl
     kit = runtime.start("verify-data", alias)
     warnings = settings_check.run()
     preflight.run(kit.params, need_tools=False)
-    options = VerifyOptions(
-        jobs=jobs, timeout=timeout, estimate=estimate, backups_dir=kit.paths.backups, against=against,
-        allow_decrease=allow_decrease, strict=strict,
-    )
-    report = verify_data_integrity(kit.params, kit.settings, kit.alias, options)
+    with progress.watching(None, enabled=not as_json) as watch:
+        options = VerifyOptions(
+            jobs=jobs, timeout=timeout, estimate=estimate, backups_dir=kit.paths.backups, against=against,
+            allow_decrease=allow_decrease, strict=strict, progress=watch.count if watch is not None else None,
+        )
+        report = verify_data_integrity(kit.params, kit.settings, kit.alias, options)
     report.notes[:0] = [f"{w.msg} [{w.id}]" for w in warnings]
     kit.log.info("verify-data ok=%s orphans=%d duplicates=%d problems=%s", report.ok, report.orphan_total,
                  report.duplicate_total, "; ".join(report.problems()) or "none")

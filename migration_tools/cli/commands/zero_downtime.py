@@ -7,7 +7,7 @@ import time
 
 import click
 
-from migration_tools.cli import output
+from migration_tools.cli import output, progress, reporting
 from migration_tools.cli.options import Seconds, database_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import prog_name
@@ -51,10 +51,15 @@ def command(alias: str, phase: str | None, allow_unsafe: bool, lock_timeout: flo
         statement_timeout=statement_timeout, tries=lock_tries)
     preflight.run(kit.params, need_tools=not no_backup)
     options = run.Options(phase=phase or "both", allow_unsafe=allow_unsafe, backup=not no_backup,
-                          monitor=monitor, interval=interval,
                           deep_backup=os.environ.get("PM_PROFILE") == "enhanced")
     started = time.monotonic()
-    outcome = run.run(kit, config, options, output.show)
+    outcome = run.Outcome()
+    with reporting.session(kit, "zero-downtime", enabled=monitor, interval=interval) as session, \
+            progress.watching(kit.params, files=kit.paths.backups):
+        session.section("backup", lambda: reporting.backup_section(outcome.backup))
+        run.run(kit, config, options, output.show, monitor=session.monitor, outcome=outcome)
+        session.verdict = (f"applied {len(outcome.applied)} migration(s)" if outcome.applied
+                           else "nothing to apply")
     elapsed = time.monotonic() - started
     kit.log.info("zero-downtime done applied=%d deferred=%d in %.1fs", len(outcome.applied),
                  len(outcome.deferred), elapsed)

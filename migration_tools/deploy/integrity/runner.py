@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +68,12 @@ def groups_of(tasks: Sequence[Task]) -> list[list[Task]]:
     return sorted(groups.values(), key=lambda g: (-max(t.size for t in g), g[0].table))
 
 
-def run(params: ConnParams, tasks: Sequence[Task], *, jobs: int, timeout_s: float) -> dict[Hashable, Result]:
-    """Every task's result, keyed by task.key; raises only when a connection cannot be made or is lost."""
+def run(params: ConnParams, tasks: Sequence[Task], *, jobs: int, timeout_s: float,
+        progress: Callable[[int, int], None] | None = None) -> dict[Hashable, Result]:
+    """Every task's result, keyed by task.key; raises only when a connection cannot be made or is lost.
+    `progress(tables done, tables)` is called as each table's checks end (from the worker threads)."""
     pending = groups_of(tasks)
+    total, finished = len(pending), [0]
     results: dict[Hashable, Result] = {}
     lock = threading.Lock()
     conns: list[psycopg.Connection[Any]] = []
@@ -92,6 +95,10 @@ def run(params: ConnParams, tasks: Sequence[Task], *, jobs: int, timeout_s: floa
                         found = _run_one(conn, task, timeout_s)
                         with lock:
                             results[task.key] = found
+                    with lock:
+                        finished[0] += 1
+                    if progress is not None:
+                        progress(finished[0], total)
         except BaseException as exc:  # reported by the calling thread
             with lock:
                 crashed.append(exc)

@@ -8,7 +8,7 @@ their rows use.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ class VerifyOptions:
     against: str | None = None  # ... or with this backup
     allow_decrease: tuple[str, ...] = ()
     strict: bool = False  # configured-key duplicates fail the check too
+    progress: Callable[[int, int], None] | None = None  # (tables checked, tables) as the checks go
 
 
 def applied_state_apps(alias: str) -> StateApps:
@@ -102,11 +103,11 @@ def verify_data_integrity(
         for key in baseline.meta.row_counts:
             if key in found.user_tables:
                 checks.count(found.user_tables[key])
-    results = runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s)
+    results = runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s, progress=opts.progress)
     generic = _generic_relations(specs, results, state_apps, report)
     for r in generic:
         checks.relation(r)
-    results |= runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s)
+    results |= runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s, progress=opts.progress)
 
     found_results = collect.Results(report, results, checks)
     collect.counts(found_results, counted)

@@ -1,0 +1,1 @@
+"""The deployment report: one self-contained HTML page from a run's JSON report (on core only)."""
