@@ -336,3 +336,22 @@ def test_the_probe_says_what_a_role_may_not_lock(db: Database, make_role):
     table = probe.section()["stalls_by_table"]["medications_medication"]
     assert table["not_measured"] == ["write"] and table["max_write_stall_ms"] is None
     assert table["max_read_stall_ms"] is not None and table["probe_failures"] == 0
+
+
+def test_migrate_monitor_reports_the_probe_too(db: Database):
+    result = db.script("migrate", "--monitor", "--no-backup", "--interval", "0.2")
+    assert result.returncode == 0, result.stderr
+    report = report_of(db)
+    assert {"medications_doselog", "medguard_notifications_notification", "users_user"} <= set(
+        report["stalls_by_table"])
+    assert report["max_write_stall_ms"] is not None and report["probe_failures"] == 0
+
+
+def test_full_deploy_checks_the_health_url_after_migrating(db: Database, health_url: str):
+    before = db.applied()
+    result = db.script("full-deploy", "--monitor", env={"MEDGUARD_HEALTH_URL": health_url})
+    assert result.returncode == 3, result.stderr  # the new column makes the application answer 503
+    assert "the application's health check failed after migrating" in result.stderr
+    assert "HTTP 503, expected 200" in result.stderr
+    assert db.applied() == before and not column_exists(db, "users_user", "timezone")
+    assert report_of(db)["health"]["after_migration"] == "failed: HTTP 503, expected 200"

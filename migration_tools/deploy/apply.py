@@ -186,7 +186,15 @@ def apply_pending(release: Release, report: Report, *, one_transaction: bool, li
         result.rolled_back = one_transaction
         return result
     post_state.clear_delayed_apps_cache()
-    emit_post_migrate_signal(0, False, release.alias, stdout=None, apps=post_state.apps, plan=full_plan)
+    # In a transaction of its own, so the rows its handlers write (content types, permissions)
+    # count as this run's writes, not as the application's.
+    with transaction.atomic(using=release.alias):
+        emit_post_migrate_signal(0, False, release.alias, stdout=None, apps=post_state.apps, plan=full_plan)
+        with connections[release.alias].cursor() as cursor:
+            cursor.execute(OWN_WRITES_SQL)
+            for schema, table, count in cursor.fetchall():
+                key = f"{schema}.{table}"
+                result.own_writes[key] = result.own_writes.get(key, 0) + int(count)
     return result
 
 

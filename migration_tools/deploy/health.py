@@ -13,7 +13,43 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from migration_tools.core.errors import OperationFailed, prog_name
+from migration_tools.core.kit_values import seconds, url
 from migration_tools.core.redact import redact
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """MIGRATION_KIT's HEALTH_CHECK_URL (none: no check), HEALTH_CHECK_STATUS (200) and
+    HEALTH_CHECK_TIMEOUT (seconds per request, 2)."""
+
+    url: str = ""
+    status: int = 200
+    timeout: float = 2.0
+
+    @classmethod
+    def from_kit(cls, raw: dict[str, Any] | None) -> HealthSettings:
+        raw = raw or {}
+        return cls(url=url(raw, "HEALTH_CHECK_URL"),
+                   status=int(seconds(raw, "HEALTH_CHECK_STATUS", cls.status, whole=True)),
+                   timeout=seconds(raw, "HEALTH_CHECK_TIMEOUT", cls.timeout))
+
+    def watch(self) -> HealthWatch | None:
+        return HealthWatch(self.url, expect=self.status, timeout=self.timeout) if self.url else None
+
+    def require_healthy(self, command: str) -> None:
+        """A release does not start on an application that is already unhealthy: nothing would
+        tell its failure from the release's."""
+        if not self.url:
+            return
+        answer = request(self.url, expect=self.status, timeout=self.timeout)
+        if not answer.ok:
+            raise OperationFailed(
+                "health-check-before",
+                f"the application's health check fails before migrating: {self.url} answered "
+                f"{answer.detail}; nothing was changed",
+                f"make the application healthy (or fix MIGRATION_KIT's HEALTH_CHECK_URL), then run "
+                f"{prog_name()} {command} again")
 
 
 @dataclass(frozen=True)
@@ -77,13 +113,16 @@ class HealthWatch:
                 self.failures += 1
                 self.first_failure = self.first_failure or answer.detail
 
-    def check_after(self) -> Answer:
-        """The check after migrating; its answer decides whether the deploy stands."""
+    def check_after(self) -> None:
+        """The check after migrating: raises when it fails, so the deploy is undone."""
         answer = request(self.url, expect=self.expect, timeout=self.timeout)
         self._record(answer)
         with self._lock:
             self.after_migration = "ok" if answer.ok else f"failed: {answer.detail}"
-        return answer
+        if not answer.ok:
+            raise OperationFailed(
+                "health-check", f"the application's health check failed after migrating: {self.url} "
+                f"answered {answer.detail}", f"see {prog_name()} status and the application's logs")
 
     def section(self) -> dict[str, Any]:
         with self._lock:

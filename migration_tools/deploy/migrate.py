@@ -99,6 +99,21 @@ def _monitoring(kit: Kit, options: MigrateOptions, report: Report, given: Any = 
         monitor.stop_monitoring()
 
 
+@contextlib.contextmanager
+def _probing(kit: Kit, release: Release, monitor: Any) -> Iterator[None]:
+    """With a monitor, the availability probe watches the tables the plan touches (report only)."""
+    if monitor is None:
+        yield
+        return
+    from migration_tools.deploy.probe import AvailabilityProbe
+    from migration_tools.deploy.touched import touched_tables
+
+    before = release.executor._create_project_state(with_applied_migrations=True)
+    with AvailabilityProbe(kit.params, touched_tables(before, release.pending)) as probe:
+        monitor.add_section("availability", probe.section)
+        yield
+
+
 def run(
     kit: Kit,
     options: MigrateOptions,
@@ -130,7 +145,7 @@ def run(
             report(Event("warn", earlier.describe()))
         if outcome.backup is None and options.backup:
             outcome.backup = take_backup(kit, options, report)
-        with _monitoring(kit, options, report, given) as monitor:
+        with _monitoring(kit, options, report, given) as monitor, _probing(kit, release, monitor):
             one_transaction = options.one_transaction and apply.can_run_in_one_transaction(release)
             if options.one_transaction and not one_transaction:
                 report(Event("warn", "the plan holds a non-atomic migration: "

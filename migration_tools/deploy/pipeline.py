@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from django.conf import settings as django_settings
+
 from migration_tools.core import signals, timeline
 from migration_tools.core.errors import KitError, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, checks, migrate, plan, preflight, undo
+from migration_tools.deploy.health import HealthSettings, HealthWatch
 from migration_tools.deploy.integrity import report as integrity
 from migration_tools.deploy.integrity.verify import verify_data_integrity
 from migration_tools.deploy.migrate import MigrateOptions, MigrateOutcome
@@ -49,7 +52,10 @@ class DeployReport:
 
 def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: DeployReport,
                 monitor: Any = None) -> DeployReport:
-    """Run the pipeline, filling `summary` as it goes; raises when a step fails (the caller prints it)."""
+    """Run the pipeline, filling `summary` as it goes; raises when a step fails (the caller prints it).
+    With MIGRATION_KIT's HEALTH_CHECK_URL, the application must be healthy before, is watched while
+    migrating and is checked after: a failure then undoes the run like a failed verify-data."""
+    watch: HealthWatch | None = None
     try:
         with deploy_lock.hold(kit.params, "full-deploy"):
             _step(summary, "pre-flight", lambda: preflight.run(kit.params),
@@ -59,6 +65,13 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
                             lambda found: f"{len(found.pending)} pending")
             baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
             outcome = MigrateOutcome()
+            health = HealthSettings.from_kit(getattr(django_settings, "MIGRATION_KIT", None))
+            watch = health.watch() if release.pending else None
+            if watch is not None:
+                health.require_healthy("full-deploy")
+                watch.start()
+                if monitor is not None:
+                    monitor.add_section("health", watch.section)
             if release.pending:
                 summary.backup = _step(
                     summary, "backup", lambda: migrate.take_backup(kit, options, report), _name
@@ -73,6 +86,10 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
                 finally:
                     summary.report = outcome.report
             try:
+                if watch is not None:
+                    watch.stop()
+                    with timeline.step("health after"):
+                        watch.check_after()
                 _step(summary, "verify-data", lambda: verify(kit, baseline, summary), lambda i: i)
                 _step(summary, "check --deploy", deploy_checks, lambda w: w)
             except (Exception, KeyboardInterrupt) as exc:
@@ -83,6 +100,9 @@ def full_deploy(kit: Kit, options: MigrateOptions, report: Report, summary: Depl
     except Exception:
         summary.verdict = "FAILED"
         raise
+    finally:
+        if watch is not None:
+            watch.stop()
     summary.ok = True
     summary.verdict = "deployed" if outcome.applied else "nothing to migrate; checks passed"
     return summary

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import connections
 
 from migration_tools.core import signals, timeline
-from migration_tools.core.errors import KitError, OperationFailed, prog_name
+from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
-from migration_tools.deploy import apply, health, migrate, plan, run_state, undo
+from migration_tools.deploy import apply, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
 from migration_tools.deploy.integrity.verify import verify_data_integrity
 from migration_tools.deploy.monitor import MigrationMonitor
@@ -103,7 +103,7 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         earlier = run_state.unfinished(kit, release.applied_before)
         if earlier is not None:
             report(Event("warn", earlier.describe()))
-        _healthy_before(config)
+        config.health.require_healthy("zero-downtime")
         if options.backup:
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
@@ -142,8 +142,9 @@ def _apply_and_check(
         migrate.raise_for(what, undone, result, outcome.backup, "zero-downtime")
     outcome.applied = result.done
     try:
-        with timeline.step("health after"):
-            _check_health(watchers)
+        if watchers.health is not None:
+            with timeline.step("health after"):
+                watchers.health.check_after()
         with timeline.step("verify-data"):
             verify(kit, baseline)
     except (Exception, KeyboardInterrupt) as exc:
@@ -166,31 +167,6 @@ def _undoing(report: Report) -> Iterator[Any]:
     """The undo: on the timeline, and shielded from a second signal."""
     with signals.shielded(lambda text: report(Event("warn", text))), timeline.step("undo", "undo") as marked:
         yield marked
-
-
-def _healthy_before(config: ZeroDowntimeSettings) -> None:
-    """A release does not start on an application that is already unhealthy: nothing would tell
-    its failure from the release's."""
-    if not config.health_url:
-        return
-    answer = health.request(config.health_url, expect=config.health_status, timeout=config.health_timeout)
-    if not answer.ok:
-        raise OperationFailed(
-            "health-check-before",
-            f"the application's health check fails before migrating: {config.health_url} answered "
-            f"{answer.detail}; nothing was changed",
-            f"make the application healthy (or fix MIGRATION_KIT's HEALTH_CHECK_URL), then run {prog_name()} "
-            "zero-downtime again")
-
-
-def _check_health(watchers: watch.Watchers) -> None:
-    if watchers.health is None:
-        return
-    answer = watchers.health.check_after()
-    if not answer.ok:
-        raise OperationFailed(
-            "health-check", f"the application's health check failed after migrating: {watchers.health.url} "
-            f"answered {answer.detail}", f"see {prog_name()} status and the application's logs")
 
 
 def _finish(tracker: run_state.Tracker, watchers: watch.Watchers, undone: undo.UndoOutcome) -> None:

@@ -41,9 +41,7 @@ def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, gate: Rep
              *, monitor: MigrationMonitor | None, report: Report) -> Iterator[Watchers]:
     watchers = Watchers(AvailabilityProbe(kit.params, tables, interval=config.probe_interval), retries, gate,
                         monitor)
-    if config.health_url:
-        watchers.health = HealthWatch(config.health_url, expect=config.health_status,
-                                      timeout=config.health_timeout)
+    watchers.health = config.health.watch()
     if monitor is not None:
         monitor.add_section("availability", watchers.probe.section)
         monitor.add_section("lock_retries", watchers.retry_section)
@@ -51,7 +49,7 @@ def watching(kit: Kit, config: ZeroDowntimeSettings, retries: Retries, gate: Rep
         if watchers.health is not None:
             monitor.add_section("health", watchers.health.section)
     report(step(f"Probing reads and writes of {len(tables)} table(s) every "
-                f"{config.probe_interval * 1000:.0f} ms" + (f"; requesting {config.health_url}"
+                f"{config.probe_interval * 1000:.0f} ms" + (f"; requesting {config.health.url}"
                                                             if watchers.health else "")))
     watchers.probe.start()
     if watchers.health is not None:
