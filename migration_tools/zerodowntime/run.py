@@ -26,7 +26,7 @@ from migration_tools.deploy import apply, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
 from migration_tools.deploy.integrity.verify import verify_data_integrity
 from migration_tools.deploy.monitor import MigrationMonitor
-from migration_tools.deploy.pipeline import verify
+from migration_tools.deploy.pipeline import DeployReport, verify
 from migration_tools.deploy.touched import touched_tables
 from migration_tools.lint.analyse import LintReport
 from migration_tools.lint.run import lint_plan
@@ -52,13 +52,32 @@ class Outcome:
     deferred: list[str] = field(default_factory=list)
     backup: Path | None = None
     summary: str = ""
+    integrity: IntegrityReport | None = None  # verify-data's results after migrating
 
 
 def _lint(kit: Kit, release: plan.Release) -> tuple[LintReport, LintSettings]:
+    """The plan's lint as it will run: the library's SQL, and no migration in a transaction (its
+    editor runs every statement on its own; only a RunPython keeps a transaction of its own)."""
     lint_settings = LintSettings.from_kit(getattr(settings, "MIGRATION_KIT", None))
-    found = lint_plan(release.executor, release.pending, connections[kit.alias], lint_settings,
-                      params=kit.params, one_transaction=False)
+    atomic = {m: m.atomic for m in release.pending}
+    try:
+        for migration in release.pending:
+            migration.atomic = False
+        found = lint_plan(release.executor, release.pending, connections[kit.alias], lint_settings,
+                          params=kit.params, one_transaction=False)
+    finally:
+        for migration, was in atomic.items():
+            migration.atomic = was
     return found, lint_settings
+
+
+def _findings_by_migration(release: plan.Release, linted: LintReport) -> dict[str, list[str]]:
+    """The report's lint column: each pending migration's findings, as the lint judged them."""
+    found: dict[str, list[str]] = {f"{m.app_label}.{m.name}": [] for m in release.pending}
+    for f in linted.findings:
+        where = f" on {f.table}" if f.table else ""
+        found.setdefault(f.migration, []).append(f"{f.level}: {f.title}{where}")
+    return {label: items or ["none"] for label, items in found.items()}
 
 
 def _failure_text(result: apply.RunResult, config: ZeroDowntimeSettings) -> str:
@@ -88,6 +107,8 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
             return outcome
         with timeline.step("lint"):
             linted, lint_settings = _lint(kit, release)
+        if monitor is not None:
+            monitor.add_section("lint", lambda: {"lint": _findings_by_migration(release, linted)})
         chosen = phases.select(release.pending, linted.findings, options.phase)
         outcome.deferred = chosen.deferred
         todo = release.pending[: chosen.count]
@@ -146,7 +167,11 @@ def _apply_and_check(
             with timeline.step("health after"):
                 watchers.health.check_after()
         with timeline.step("verify-data"):
-            verify(kit, baseline)
+            checked = DeployReport()
+            try:
+                verify(kit, baseline, checked)
+            finally:
+                outcome.integrity = checked.integrity
     except (Exception, KeyboardInterrupt) as exc:
         cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
         report(Event("fail", f"FAILED after migrating: {cause}"))

@@ -57,6 +57,7 @@ def command(alias: str, phase: str | None, allow_unsafe: bool, lock_timeout: flo
     with reporting.session(kit, "zero-downtime", enabled=monitor, interval=interval) as session, \
             progress.watching(kit.params, files=kit.paths.backups):
         session.section("backup", lambda: reporting.backup_section(outcome.backup))
+        session.section("verify_data", lambda: reporting.verify_section(outcome.integrity))
         run.run(kit, config, options, output.show, monitor=session.monitor, outcome=outcome)
         session.verdict = (f"applied {len(outcome.applied)} migration(s)" if outcome.applied
                            else "nothing to apply")
