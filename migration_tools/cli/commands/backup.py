@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from migration_tools.cli import output, progress
+from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.options import database_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import KitError
@@ -13,6 +14,7 @@ from migration_tools.core.sizes import human_size
 
 @click.command("backup")
 @database_option
+@all_databases_option("backup")
 @click.option(
     "--deep",
     is_flag=True,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from migration_tools.cli import output
+from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.options import database_option, json_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import OperationFailed, prog_name
@@ -24,6 +25,7 @@ MARKS = {"fail": output.FAIL, "accepted": output.OK, "warn": output.WARN}
 
 @click.command("check-migrations")
 @database_option
+@all_databases_option("check-migrations")
 @click.option("--commit-each", is_flag=True,
               help="Weigh locks as migrate --commit-each holds them: each migration in its own "
               "transaction (default: the whole plan in one, as migrate runs it).")

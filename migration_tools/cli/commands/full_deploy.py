@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from migration_tools.cli import output, progress, reporting
+from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.migrating import migrate_options
 from migration_tools.cli.options import commit_each_option, database_option, monitor_options
 from migration_tools.core import runtime
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 @click.command("full-deploy")
 @database_option
+@all_databases_option("full-deploy")
 @monitor_options
 @commit_each_option
 def command(alias: str, monitor: bool, interval: float, commit_each: bool) -> None:

@@ -7,6 +7,7 @@ import time
 import click
 
 from migration_tools.cli import output, progress, reporting
+from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.migrating import migrate_options
 from migration_tools.cli.options import commit_each_option, database_option, monitor_options
 from migration_tools.core import runtime
@@ -14,6 +15,7 @@ from migration_tools.core import runtime
 
 @click.command("migrate")
 @database_option
+@all_databases_option("migrate")
 @monitor_options
 @click.option("--no-backup", is_flag=True, help="Skip the pre-migrate backup.")
 @click.option("--no-auto-rollback", is_flag=True, help="On failure, leave this run's migrations applied.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from migration_tools.cli import output, progress
+from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.options import database_option, json_option
 from migration_tools.core import runtime
 from migration_tools.core.errors import OperationFailed, prog_name
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 @click.command("verify-data")
 @database_option
+@all_databases_option("verify-data")
 @json_option
 @click.option("--against", metavar="FILE",
               help="Measure lost rows against this backup (default: the database's newest valid backup).")
