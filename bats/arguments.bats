@@ -51,11 +51,12 @@ setup() {
 
 @test "a command's help is its click command's: the usage names every option" {
   run -0 "$KIT_ROOT/production_migrate.sh" backup --help
-  [ "${lines[0]}" = "Usage: production_migrate.sh backup [--database ALIAS] [--deep]" ]
-  [ "${lines[1]}" = "  Take a verified, compressed pg_dump backup with metadata and a rollback" ]
+  [ "${lines[0]}" = "Usage: production_migrate.sh backup [--database ALIAS] [--all-databases]" ]
+  [ "${lines[1]}" = "                                    [--deep]" ]
+  [ "${lines[2]}" = "  Take a verified, compressed pg_dump backup with metadata and a rollback" ]
   [[ "$output" == *$'\n  --deep            Also restore into a scratch database and compare row\n'* ]]
   run -0 "$KIT_ROOT/production_migrate.sh" migrate -h
-  [ "${lines[0]}" = "Usage: production_migrate.sh migrate [--database ALIAS]" ]
+  [ "${lines[0]}" = "Usage: production_migrate.sh migrate [--database ALIAS] [--all-databases]" ]
   [ "${lines[1]}" = "                                     [--monitor | --no-monitor]" ]
   [[ "$output" == *"  --no-auto-rollback        On failure, leave this run's migrations applied."* ]]
 }
@@ -75,7 +76,7 @@ setup() {
   run -2 --separate-stderr env -u DB_NAME "$KIT_ROOT/production_migrate.sh" migrate --force
   [ "$output" = "" ]
   [ "${stderr_lines[0]}" = "production_migrate.sh: unknown option '--force'; run 'production_migrate.sh migrate --help' for the options [usage]" ]
-  [ "${stderr_lines[1]}" = "Usage: production_migrate.sh migrate [--database ALIAS]" ]
+  [ "${stderr_lines[1]}" = "Usage: production_migrate.sh migrate [--database ALIAS] [--all-databases]" ]
   local usage  # the usage lines at the top of migrate --help, up to the blank line
   usage=$("$KIT_ROOT/production_migrate.sh" migrate --help | sed '/^$/,$d')
   [ "$stderr" = "${stderr_lines[0]}"$'\n'"$usage" ]
