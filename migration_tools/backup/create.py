@@ -4,8 +4,9 @@
 2. Export a snapshot from a REPEATABLE READ transaction and keep it open; pg_dump runs with
    `--snapshot`, into `.<name>.partial`, while the same transaction counts rows and reads the
    applied migrations: the counts describe exactly what the dump holds.
-3. While pg_dump writes, a follower feeds the growing file to `pg_restore -f /dev/null`, which
-   decompresses every data block (the full-read check costs no extra wall time).
+3. The full read (backup.taking): `pg_restore -f /dev/null` decompresses every data block, fed
+   the growing file while pg_dump writes (custom tier), or split over N readers after it (the
+   directory tier of MIGRATION_KIT["BACKUP_FORMAT"], pg_dump -Fd -j N; backup.tiers).
 4. Then SHA-256, `pg_restore --list` (TOC entries), optionally a deep test restore; fsync,
    rename, fsync the directory; the rollback script; the metadata last.
 Any failure removes what this run wrote and raises OperationFailed (exit 1) naming the cause.
@@ -13,19 +14,15 @@ Any failure removes what this run wrote and raises OperationFailed (exit 1) nami
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
-from migration_tools import __version__
-from migration_tools.backup import dumping, metadata, validate
+from migration_tools.backup import dumping, metadata, taking, tiers
 from migration_tools.backup import script as rollback_script
 from migration_tools.backup.deep import deep_check
 from migration_tools.backup.metadata import BackupMeta
@@ -34,7 +31,6 @@ from migration_tools.core.errors import BadInput, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, quiet
 from migration_tools.core.redact import redact
 from migration_tools.core.runtime import Kit
-from migration_tools.core.sizes import human_size
 from migration_tools.pg import catalog, db, tools
 
 
@@ -60,37 +56,33 @@ def profile() -> str:
     return "enhanced" if os.environ.get("PM_PROFILE") == "enhanced" else "standard"
 
 
-def reserve_names(backups: Path, scripts: Path, prefix: str, moment: datetime) -> _Names:
-    """Pick `<prefix>_backup_<TS>[_n]` and create its hidden partial file (0600, locked)."""
+def reserve_names(
+    backups: Path, scripts: Path, prefix: str, moment: datetime, fmt: str = "custom"
+) -> _Names:
+    """Pick `<prefix>_backup_<TS>[_n]` (.sql, or .dir for the directory tier) and create its
+    hidden partial file (0600) or directory (0700), locked."""
     base = moment.strftime(metadata.TIMESTAMP_FORMAT)
     for n in range(1, 1000):
         stamp = base if n == 1 else f"{base}_{n}"
-        dump = backups / metadata.dump_name(prefix, stamp)
+        dumps = [backups / metadata.dump_name(prefix, stamp, other) for other in metadata.SUFFIXES]
+        dump = backups / metadata.dump_name(prefix, stamp, fmt)
         meta = metadata.meta_path_for(dump)
         script = metadata.script_path_for(dump, scripts)
-        if dump.exists() or meta.exists() or script.exists():
+        if any(d.exists() for d in dumps) or meta.exists() or script.exists():
             continue
         partial = metadata.partial_path_for(dump)
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, metadata.FILE_MODE)
+            # Held until the metadata is written: cleanup-backups leaves a locked partial alone.
+            fd = tiers.reserve(partial, fmt == "directory")
         except FileExistsError:
             continue
-        # Held until the metadata is written: cleanup-backups leaves a locked file alone.
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return _Names(dump, meta, script, partial, fd)
     raise OperationFailed("backup-name", f"no free backup name for {base} in {backups}", "")
 
 
 def _remove(*paths: Path) -> None:
     for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _fail(error_id: str, message: str) -> OperationFailed:
-    return OperationFailed(
-        error_id, message, f"nothing was kept; fix the cause, then run {prog_name()} backup again"
-    )
+        tiers.remove(path)
 
 
 def create_backup(kit: Kit, reason: str, *, deep: bool = False, report: Report = quiet) -> BackupResult:
@@ -143,17 +135,18 @@ def _create(kit: Kit, reason: str, *, deep: bool, report: Report) -> BackupResul
         metadata.ensure_private_dir(backups)
         metadata.ensure_private_dir(scripts)
         moment = metadata.now_utc()
-        names = reserve_names(backups, scripts, kit.settings.backup_prefix, moment)
+        settings = kit.settings
+        names = reserve_names(backups, scripts, settings.backup_prefix, moment, settings.backup_format)
         try:
-            meta = _dump_and_check(
-                kit, conn, names, reason, moment, server_version, server_num, dump_version, report
+            meta = taking.dump_and_check(
+                kit, conn, names, reason, moment, server_version, server_num, dump_version, report, profile()
             )
         except psycopg.Error as exc:
             _remove(names.partial)
             os.close(names.lock_fd)
             text = redact(str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             kit.log.error("backup database error: %s", text)
-            raise _fail("backup-db", f"the database failed during the backup: {text}") from exc
+            raise taking.fail("backup-db", f"the database failed during the backup: {text}") from exc
         except BaseException:
             _remove(names.partial)
             os.close(names.lock_fd)
@@ -161,7 +154,7 @@ def _create(kit: Kit, reason: str, *, deep: bool, report: Report) -> BackupResul
     try:
         if deep:
             report(Event("step", "restoring into a scratch database to compare row counts ..."))
-            check = deep_check(names.partial, meta, params)
+            check = deep_check(names.partial, meta, params, kit.settings.backup_jobs)
             for text in check.warnings:
                 report(Event("warn", text))
                 kit.log.warning("backup %s", text)
@@ -171,11 +164,11 @@ def _create(kit: Kit, reason: str, *, deep: bool, report: Report) -> BackupResul
                 report(Event("warn", text))
                 kit.log.warning("backup %s", text)
             elif not check.ok:
-                raise _fail("backup-deep", f"deep validation failed: {check.reason}")
+                raise taking.fail("backup-deep", f"deep validation failed: {check.reason}")
             else:
                 report(Event("ok", check.passed[-1]))
                 meta = _with_deep(meta)
-        metadata.publish(names.partial, names.dump)
+        tiers.seal(names.partial, names.dump)
         rollback_script.write(meta, names.dump, names.script)
         report(Event("ok", f"rollback script: {_rel(names.script, kit.paths.root)}"))
         metadata.write(meta, names.meta)
@@ -208,88 +201,3 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def _dump_and_check(
-    kit: Kit,
-    conn: psycopg.Connection[Any],
-    names: _Names,
-    reason: str,
-    moment: datetime,
-    server_version: str,
-    server_num: int,
-    dump_version: str,
-    report: Report,
-) -> BackupMeta:
-    params = kit.params
-    snapshot = str(db.scalar(conn, "SELECT pg_export_snapshot()"))
-    report(Event("step", f"pg_dump -Fc -Z9 of {params.dbname} into {names.dump.name} ..."))
-    kit.log.info("backup pg_dump started snapshot=%s file=%s", snapshot, names.partial.name)
-    dumped = time.monotonic()
-    proc, dump_err = dumping.start_pg_dump(params, snapshot, names.partial)
-    follower: dumping.FullReadFollower | None = None
-    try:
-        follower = dumping.FullReadFollower(names.partial)
-        follower.start()
-        counts = catalog.exact_row_counts(conn)
-        migrations = catalog.applied_migrations(conn)
-        writes = catalog.write_counters(conn)
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        if follower is not None:
-            follower.abort()
-        dump_err.close()
-        raise
-    dump_err.seek(0)
-    stderr = redact(dump_err.read().decode(errors="replace"))
-    dump_err.close()
-    if follower is not None:
-        follower.writer_done.set()
-    if code != 0:
-        if follower is not None:
-            follower.abort()
-        kit.log.error("backup pg_dump failed code=%d stderr=%s", code, stderr.strip())
-        raise _fail("backup-dump", dumping.dump_failure(code, stderr))
-    seconds = time.monotonic() - dumped
-    assert follower is not None
-    problem = follower.result()
-    if problem:
-        kit.log.error("backup full read failed: %s", problem)
-        raise _fail("backup-full-read", f"the new dump does not read back: {problem}")
-    size = names.partial.stat().st_size
-    sha = validate.sha256_file(names.partial)
-    try:
-        info = validate.archive_info(names.partial)
-    except ValueError as exc:
-        raise _fail("backup-toc", f"the new dump's table of contents is unreadable: {exc}") from exc
-    report(Event("ok", f"pg_dump: {human_size(size)}, {info.toc_entries} TOC entries in {seconds:.2f}s"))
-    report(Event("ok", "full read: every data block decompresses (pg_restore -f /dev/null)"))
-    report(Event("ok", f"row counts: {len(counts)} tables, {sum(counts.values()):,} rows, "
-                       "from the dump's snapshot"))
-    kit.log.info(
-        "backup dumped size=%d toc=%d tables=%d seconds=%.2f", size, info.toc_entries, len(counts), seconds
-    )
-    return BackupMeta(
-        created_at=metadata.iso(moment),
-        reason=reason,
-        database=params.dbname,
-        host=params.host,
-        port=params.port,
-        user=params.user,
-        server_version=server_version,
-        server_version_num=server_num,
-        pg_dump_version=dump_version,
-        file=names.dump.name,
-        size_bytes=size,
-        sha256=sha,
-        toc_entries=info.toc_entries,
-        applied_migrations=migrations,
-        row_counts=counts,
-        write_counters=writes,
-        django_alias=kit.alias,
-        kit_profile=profile(),
-        validated={"full_read": True, "deep": False},
-        tool_version=__version__,
-    )

@@ -59,8 +59,9 @@ def drop_scratch(params: ConnParams, name: str) -> str:
         return f"could not drop scratch database '{name}': {redact(str(exc)).strip()}"
 
 
-def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
-    """Restore into a scratch database and compare with the metadata; always drops it."""
+def deep_check(dump: Path, meta: BackupMeta, params: ConnParams, jobs: int = RESTORE_JOBS) -> Validation:
+    """Restore into a scratch database (`pg_restore --jobs`) and compare with the metadata; always
+    drops it."""
     name = scratch_name(meta.database)
     created = False
     result = Validation(False, "", meta)
@@ -79,14 +80,13 @@ def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
             text = exc.message if isinstance(exc, KitError) else redact(str(exc)).strip()
             result.unavailable = f"no scratch database for a test restore: {text}"
             return result
-        restore = tools.run_tool(
-            "pg_restore",
+        restore = tools.run_pg_restore(
             [
                 "--no-password",
                 "--exit-on-error",
                 "--no-owner",
                 "--no-privileges",
-                f"--jobs={RESTORE_JOBS}",
+                f"--jobs={jobs}",
                 f"--dbname={name}",
                 str(dump),
             ],
@@ -125,11 +125,11 @@ def deep_check(dump: Path, meta: BackupMeta, params: ConnParams) -> Validation:
                 result.warnings.append(problem)
 
 
-def validate_deep(dump: Path, params: ConnParams) -> Validation:
+def validate_deep(dump: Path, params: ConnParams, jobs: int = RESTORE_JOBS) -> Validation:
     """The full check, then a test restore compared with the metadata."""
-    result = validate.validate(dump, full=True, params=params)
+    result = validate.validate(dump, full=True, params=params, jobs=jobs)
     if not result.ok or result.meta is None:
         return result
-    deep = deep_check(dump, result.meta, params)
+    deep = deep_check(dump, result.meta, params, jobs)
     deep.passed[:0] = result.passed
     return deep

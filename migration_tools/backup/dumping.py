@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -17,6 +18,7 @@ from typing import IO, Any
 
 import psycopg
 
+from migration_tools.backup import tiers
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import OperationFailed, prog_name
 from migration_tools.core.sizes import human_size
@@ -138,14 +140,29 @@ class FullReadFollower(threading.Thread):
             self.result()
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill pg_dump and, for the directory tier, its --jobs workers (its own process group), then reap it."""
+    try:
+        if tools.OWN_SESSION:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 def dump_failure(code: int, stderr: str) -> str:
     text = tools.tool_failure("pg_dump", code, stderr)
     return f"{text} before the dump was complete" if code < 0 else text
 
 
 def start_pg_dump(
-    params: ConnParams, snapshot: str, target: Path
+    params: ConnParams, snapshot: str, target: Path, fmt: str = "custom", jobs: int = 1
 ) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """pg_dump of the exported snapshot into `target` (a file, or an empty directory for the
+    directory tier, whose --jobs workers all import that same snapshot); files it creates are
+    owner-only (umask 077)."""
     env = tools.tool_env(params)
     env["PGAPPNAME"] = "migration_kit:backup pg_dump"
     err = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
@@ -153,8 +170,7 @@ def start_pg_dump(
         [
             str(tools.find_tool("pg_dump")),
             "--no-password",
-            "--format=custom",
-            "--compress=9",
+            *tiers.pg_dump_args(fmt, jobs),
             f"--snapshot={snapshot}",
             f"--lock-wait-timeout={LOCK_WAIT}",
             f"--file={target}",
@@ -164,5 +180,6 @@ def start_pg_dump(
         stdout=subprocess.DEVNULL,
         stderr=err,
         start_new_session=tools.OWN_SESSION,
+        umask=0o077,
     )
     return proc, err

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from migration_tools.backup import metadata, validate
+from migration_tools.backup import metadata, tiers, validate
 from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.errors import BadInput
 
@@ -35,20 +35,28 @@ class BackupEntry:
 
     @property
     def size(self) -> int:
+        """The file's size, or the sum of a directory backup's files."""
         try:
-            return self.dump.stat().st_size
+            return tiers.size_of(self.dump)
         except OSError:
             return 0
 
 
+def dump_for_meta(meta_path: Path) -> Path:
+    """The dump a metadata file belongs to: `<name>.dir` when that directory is there, else `.sql`."""
+    directory = meta_path.with_suffix(metadata.SUFFIXES["directory"])
+    return directory if directory.is_dir() else meta_path.with_suffix(metadata.SUFFIXES["custom"])
+
+
 def dump_candidates(backups_dir: Path) -> list[Path]:
-    """Every `<prefix>_backup_<TS>.sql`, plus the dump a lone metadata file names."""
+    """Every `<prefix>_backup_<TS>.sql` file and `.dir` directory, plus the dump a lone metadata
+    file names."""
     if not backups_dir.is_dir():
         return []
-    dumps = {p for p in backups_dir.iterdir() if p.is_file() and metadata.is_dump_name(p.name)}
+    dumps = {p for p in backups_dir.iterdir() if metadata.is_dump_name(p.name) and tiers.present(p)}
     for meta in backups_dir.glob("*.json"):
-        if metadata.is_dump_name(meta.with_suffix(".sql").name):
-            dumps.add(meta.with_suffix(".sql"))
+        if metadata.is_dump_name(dump_for_meta(meta).name):
+            dumps.add(dump_for_meta(meta))
     return list(dumps)
 
 
@@ -73,20 +81,20 @@ def resolve(text: str, backups_dir: Path, *, anywhere: bool = False, cwd: Path |
     else:
         candidate = (cwd or Path.cwd()) / raw
     if candidate.suffix == ".json":
-        candidate = candidate.with_suffix(".sql")
+        candidate = dump_for_meta(candidate)
     resolved = candidate.resolve()
     if not anywhere and resolved.parent != base:
         raise BadInput(
             "backup-path", f"'{text}' is not inside the backup directory {base}", metadata.LIST_HINT
         )
-    if not resolved.is_file() and not metadata.meta_path_for(resolved).is_file():
+    if not resolved.exists() and not metadata.meta_path_for(resolved).is_file():
         where = f"(looked at it and in {base})" if anywhere else f"in {base}"
         raise BadInput("backup-missing", f"backup '{text if anywhere else resolved.name}' not found {where}",
                        metadata.LIST_HINT)
-    if resolved.suffix != ".sql":
+    if resolved.suffix not in metadata.FORMAT_OF_SUFFIX:
         raise BadInput(
             "backup-name",
-            f"'{resolved.name}' is not a backup dump (expected <prefix>_backup_<timestamp>.sql)",
+            f"'{resolved.name}' is not a backup dump (expected {metadata.NAME_PATTERN})",
             metadata.LIST_HINT,
         )
     return resolved

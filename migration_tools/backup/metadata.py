@@ -2,11 +2,13 @@
 
 Layout, for one backup taken at UTC time <TS> (`%Y%m%d_%H%M%S`, then `_2`, `_3`... on a clash):
 
-    backups/<prefix>_backup_<TS>.sql        pg_dump custom format, -Z9
+    backups/<prefix>_backup_<TS>.sql        pg_dump custom format, -Z9 (BACKUP_FORMAT "custom")
+    backups/<prefix>_backup_<TS>.dir/       or pg_dump directory format, -Z9 -j N ("directory")
     backups/<prefix>_backup_<TS>.json       this metadata, written LAST (no metadata, no backup)
     rollback_scripts/rollback_<TS>.sh       a standalone restore script
 
-While a file is being written it is called `.<name>.partial` in the same directory.
+While a file (or the directory) is being written it is called `.<name>.partial` in the same
+directory.
 """
 
 from __future__ import annotations
@@ -148,24 +150,35 @@ def load(json_path: Path) -> BackupMeta:
 # -- names -----------------------------------------------------------------------------
 
 
-def dump_name(prefix: str, stamp: str) -> str:
-    return f"{prefix}{BACKUP_MARKER}{stamp}.sql"
+# The backup's name ends with its format's suffix: one file, or one directory.
+SUFFIXES = metadata_rules.FORMATS
+FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in SUFFIXES.items()}
+NAME_PATTERN = f"<prefix>{BACKUP_MARKER}<timestamp>.sql or .dir"
+
+
+def dump_name(prefix: str, stamp: str, fmt: str = "custom") -> str:
+    return f"{prefix}{BACKUP_MARKER}{stamp}{SUFFIXES[fmt]}"
 
 
 def is_dump_name(name: str) -> bool:
-    return name.endswith(".sql") and BACKUP_MARKER in name and not name.startswith(".")
+    return Path(name).suffix in FORMAT_OF_SUFFIX and BACKUP_MARKER in name and not name.startswith(".")
+
+
+def format_of(dump_path: Path) -> str:
+    """'custom' for `<...>.sql`, 'directory' for `<...>.dir` (any other name: 'custom')."""
+    return FORMAT_OF_SUFFIX.get(Path(dump_path).suffix, "custom")
 
 
 def timestamp_of(dump_path: Path) -> str:
-    """The <TS> part of `<prefix>_backup_<TS>.sql` (with any `_2` suffix)."""
+    """The <TS> part of `<prefix>_backup_<TS>.sql` or `.dir` (with any `_2` suffix)."""
     name = Path(dump_path).name
     if not is_dump_name(name):
         raise BadInput(
             "backup-name",
-            f"'{name}' is not a backup file name (expected <prefix>{BACKUP_MARKER}<timestamp>.sql)",
+            f"'{name}' is not a backup file name (expected {NAME_PATTERN})",
             LIST_HINT,
         )
-    return name[: -len(".sql")].rpartition(BACKUP_MARKER)[2]
+    return Path(name).stem.rpartition(BACKUP_MARKER)[2]
 
 
 def meta_path_for(dump_path: Path) -> Path:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from migration_tools.core.config import BACKUP_FORMATS
+
 FORMAT_VERSION = 1
 TOOL = "migration_kit"
 REASONS = ("manual", "pre-migrate", "pre-rollback")
+# The tiers (core.config.BACKUP_FORMATS) -> the suffix of a backup's name: a file, or a directory.
+FORMATS = dict(zip(BACKUP_FORMATS, (".sql", ".dir"), strict=True))
 
 # key -> the JSON types it may hold (bool is excluded from int explicitly below)
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -55,8 +59,9 @@ def problem(raw: dict[str, Any]) -> str:
         return f"tool is '{raw['tool']}', not '{TOOL}'"
     if raw["reason"] not in REASONS:
         return f"reason '{raw['reason']}' is not one of {', '.join(REASONS)}"
-    if raw["format"] != "custom":
-        return f"format '{raw['format']}' is not 'custom'"
+    suffix = FORMATS.get(raw["format"])
+    if suffix is None:
+        return f"format '{raw['format']}' is not one of {', '.join(FORMATS)}"
     sha = raw["sha256"]
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         return "sha256 is not 64 lowercase hex digits"
@@ -64,6 +69,8 @@ def problem(raw: dict[str, Any]) -> str:
         return "size_bytes and toc_entries must not be negative"
     if "/" in raw["file"] or not raw["file"]:
         return f"file '{raw['file']}' must be a bare file name"
+    if not raw["file"].endswith(suffix):
+        return f"file '{raw['file']}' does not end with {suffix}, as a {raw['format']} backup does"
     try:
         created = datetime.fromisoformat(raw["created_at"])
     except ValueError:

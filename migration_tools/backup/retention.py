@@ -1,8 +1,9 @@
 """Retention: which backups cleanup-backups removes, as a plan printed before anything is removed.
 
 Per database: each database's newest `keep` valid backups stay, and the newest valid backup of
-any database is never removed. Files being written (hidden `.<name>.partial`, locked by the
-running backup) are left alone; leftovers of interrupted backups go. The same rule
+any database is never removed. Files or directories being written (hidden `.<name>.partial`,
+locked by the running backup) are left alone; leftovers of interrupted backups go (a directory
+backup with every file in it). The same rule
 (`beyond_retention`) decides which kept replaced databases go (backup.side_databases).
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from migration_tools.backup import metadata
+from migration_tools.backup import metadata, tiers
 from migration_tools.backup.inventory import BackupEntry, dump_candidates, list_backups
 
 
@@ -31,7 +32,7 @@ class CleanupPlan:
 
 
 def files_of(entry: BackupEntry, scripts_dir: Path) -> list[Path]:
-    """A backup's dump, metadata and rollback script: removed together."""
+    """A backup's dump (file or directory), metadata and rollback script: removed together."""
     paths = [entry.dump, metadata.meta_path_for(entry.dump)]
     with contextlib.suppress(Exception):
         paths.append(metadata.script_path_for(entry.dump, scripts_dir))
@@ -142,11 +143,8 @@ def apply_cleanup(plan: CleanupPlan, scripts_dir: Path) -> list[Path]:
     removed = []
     targets = [p for e in plan.remove for p in files_of(e, scripts_dir)] + plan.leftovers
     for path in targets:
-        try:
-            path.unlink()
+        if tiers.remove(path):  # a file, or a directory backup with its files
             removed.append(path)
-        except FileNotFoundError:
-            continue
     for directory in {p.parent for p in removed}:
         with contextlib.suppress(OSError):
             metadata.fsync_dir(directory)

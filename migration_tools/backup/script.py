@@ -6,7 +6,9 @@ itself uses, so the two cannot drift apart: the side names (pg.databases.side_pr
 backup's database), the stamp format, the maintenance-database policy, and the statements that
 create a database shaped like the target (pg.database_shape, run with psql's \\gexec).
 
-The script needs bash, coreutils (sha256sum) and the PostgreSQL client tools (psql, pg_restore),
+The script restores either tier (a custom-format file or a directory-format directory; for the
+latter it checks the SHA-256 of the manifest backup.tiers defines). It needs bash, coreutils
+(sha256sum, sort), findutils and the PostgreSQL client tools (psql, pg_restore),
 not the kit. It reads DB_NAME/DB_HOST/DB_PORT/DB_USER/DB_PASSWORD from the environment; no
 secret is written in it.
 """
@@ -62,6 +64,7 @@ def render(meta: BackupMeta, dump_path: Path) -> str:
     plain = {
         "@NAME@": name,
         "@FILE@": meta.file,
+        "@FORMAT@": meta.format,
         "@DATABASE@": meta.database,
         "@HOST@": meta.host,
         "@PORT@": str(meta.port),
@@ -77,6 +80,7 @@ def render(meta: BackupMeta, dump_path: Path) -> str:
         "@FILE@": shlex.quote(meta.file),
         "@PATH@": shlex.quote(str(Path(dump_path).resolve())),
         "@SHA256@": shlex.quote(meta.sha256),
+        "@FORMAT@": shlex.quote(meta.format),
         "@DATABASE@": shlex.quote(meta.database),
         "@RESTORE_PREFIX@": shlex.quote(databases.side_prefix(meta.database, databases.RESTORE_TAG)),
         "@ASIDE_PREFIX@": shlex.quote(databases.side_prefix(meta.database, databases.ASIDE_TAG)),

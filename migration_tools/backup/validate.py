@@ -9,20 +9,16 @@ deep:    (backup.deep) also a real restore into a scratch database.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migration_tools.backup import metadata
+from migration_tools.backup import metadata, tiers
 from migration_tools.backup.metadata import BackupMeta
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.errors import KitError
 from migration_tools.pg import tools
-
-HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -47,14 +43,7 @@ class ArchiveInfo:
     fmt: str
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
+sha256_file = tiers.sha256_file
 
 
 def _header_value(text: str, key: str) -> str:
@@ -88,19 +77,9 @@ def archive_info(dump: Path) -> ArchiveInfo:
     )
 
 
-def full_read(dump: Path) -> str:
+def full_read(dump: Path, jobs: int = 1) -> str:
     """'' when every data block decompresses (`pg_restore -f /dev/null`), else the error."""
-    result = subprocess.run(
-        [str(tools.find_tool("pg_restore")), "-f", os.devnull, str(dump)],
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        start_new_session=tools.OWN_SESSION,
-    )
-    if result.returncode == 0:
-        return ""
-    return tools.tool_failure("pg_restore", result.returncode, result.stderr)
+    return tiers.full_read(dump, jobs)
 
 
 def header_mismatch(meta: BackupMeta, info: ArchiveInfo) -> str:
@@ -132,11 +111,16 @@ def validate(
     *,
     full: bool = False,
     params: ConnParams | None = None,
+    jobs: int = 1,
 ) -> Validation:
-    """Check one backup; never raises for a bad backup, only returns ok=False and the reason."""
+    """Check one backup; never raises for a bad backup, only returns ok=False and the reason.
+
+    `jobs`: how many threads hash a directory backup's files, and pg_restore processes read it.
+    """
     dump = Path(dump_path)
-    if not dump.is_file():
-        return _invalid(f"dump file {dump.name} is missing")
+    if not tiers.present(dump):
+        kind = "dump directory" if tiers.is_directory(dump) else "dump file"
+        return _invalid(f"{kind} {dump.name} is missing")
     try:
         meta = metadata.load(metadata.meta_path_for(dump))
     except KitError as exc:
@@ -144,18 +128,20 @@ def validate(
     passed = ["metadata present and well formed"]
     if meta.file != dump.name:
         return _invalid(f"the metadata names file {meta.file}, not {dump.name}", meta, passed)
-    size = dump.stat().st_size
+    size = tiers.size_of(dump)
     if size != meta.size_bytes:
         return _invalid(
             f"size is {size:,} bytes but the metadata says {meta.size_bytes:,} (truncated or replaced)",
             meta,
             passed,
         )
-    if sha256_file(dump) != meta.sha256:
+    if tiers.sha256_of(dump, jobs) != meta.sha256:
+        what = "a file in the directory" if dump.is_dir() else "the file"
         return _invalid(
-            "SHA-256 does not match the metadata (the file changed since the backup)", meta, passed
+            f"SHA-256 does not match the metadata ({what} changed since the backup)", meta, passed
         )
-    passed.append(f"size and SHA-256 match ({size:,} bytes)")
+    files = f", {len(tiers.members(dump))} files" if dump.is_dir() else ""
+    passed.append(f"size and SHA-256 match ({size:,} bytes{files})")
     try:
         info = archive_info(dump)
     except ValueError as exc:
@@ -172,7 +158,7 @@ def validate(
             passed,
         )
     if full:
-        problem = full_read(dump)
+        problem = full_read(dump, jobs)
         if problem:
             return _invalid(f"a full read of the data failed: {problem}", meta, passed)
         passed.append("every data block reads back (pg_restore -f /dev/null)")

@@ -75,6 +75,8 @@ class Paths:
 
 
 DEFAULT_VERIFY_TIMEOUT = 60.0  # seconds, per verify-data query
+BACKUP_FORMATS = ("custom", "directory")  # pg_dump -Fc -Z9, or pg_dump -Fd -Z9 -j BACKUP_JOBS
+DEFAULT_BACKUP_JOBS = 2
 DEFAULT_ESTIMATE_ABOVE_ROWS = 1_000_000
 
 
@@ -91,6 +93,11 @@ class KitSettings:
       VERIFY_TIMEOUT        seconds one verify-data query may take (default 60)
       ESTIMATE_ABOVE_ROWS   with --estimate, tables the planner thinks larger are not counted exactly
     Values of the wrong type are ignored here (the system check names them).
+
+    The backup tier (backup_tier(), strict: a bad value stops every command at start, exit 2):
+      BACKUP_FORMAT         "custom" (default: one pg_dump -Fc -Z9 file) or "directory"
+                            (pg_dump -Fd -Z9 --jobs BACKUP_JOBS into a directory)
+      BACKUP_JOBS           pg_dump's and pg_restore's parallel jobs (default 2, at least 1)
     """
 
     backup_prefix: str = "django"
@@ -102,10 +109,13 @@ class KitSettings:
     summary_labels: dict[str, str] = field(default_factory=dict)
     verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
     estimate_above_rows: int = DEFAULT_ESTIMATE_ABOVE_ROWS
+    backup_format: str = "custom"
+    backup_jobs: int = DEFAULT_BACKUP_JOBS
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> KitSettings:
         raw = raw or {}
+        backup_format, backup_jobs = backup_tier(raw)
         return cls(
             backup_prefix=str(raw.get("BACKUP_PREFIX") or "django"),
             critical_models=_names(raw.get("CRITICAL_MODELS")),
@@ -116,7 +126,28 @@ class KitSettings:
             summary_labels={str(k): str(v) for k, v in _mapping(raw.get("SUMMARY_LABELS")).items()},
             verify_timeout=_number(raw.get("VERIFY_TIMEOUT"), DEFAULT_VERIFY_TIMEOUT),
             estimate_above_rows=int(_number(raw.get("ESTIMATE_ABOVE_ROWS"), DEFAULT_ESTIMATE_ABOVE_ROWS)),
+            backup_format=backup_format,
+            backup_jobs=backup_jobs,
         )
+
+
+def backup_tier(raw: Mapping[str, Any]) -> tuple[str, int]:
+    """(BACKUP_FORMAT, BACKUP_JOBS) of the settings dict; BadInput (exit 2) naming a bad value."""
+    fmt = raw.get("BACKUP_FORMAT", "custom")
+    if fmt not in BACKUP_FORMATS:
+        raise BadInput(
+            "settings-backup-format",
+            f"MIGRATION_KIT['BACKUP_FORMAT'] is {fmt!r}, not one of " + ", ".join(map(repr, BACKUP_FORMATS)),
+            f"fix it in the settings module, then run {status_command()}",
+        )
+    jobs = raw.get("BACKUP_JOBS", DEFAULT_BACKUP_JOBS)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise BadInput(
+            "settings-backup-jobs",
+            f"MIGRATION_KIT['BACKUP_JOBS'] is {jobs!r}, not a whole number of at least 1",
+            f"fix it in the settings module, then run {status_command()}",
+        )
+    return str(fmt), jobs
 
 
 def _mapping(value: Any) -> Mapping[Any, Any]:

@@ -148,3 +148,28 @@ def tool_failure(name: str, returncode: int, stderr: str) -> str:
     if returncode < 0:
         return f"{name} was killed by signal {signal_name(-returncode)}"
     return f"{name} failed (exit {returncode}): {first_error_line(stderr)}"
+
+
+# pg_restore 17 and later start every connection with `SET transaction_timeout = 0`, which a
+# server before 17 refuses ("unrecognized configuration parameter"): with --exit-on-error that
+# ends the restore while INITIALIZING, before anything was restored.
+TIMEOUT_SET_ERROR = 'unrecognized configuration parameter "transaction_timeout"'
+
+
+def only_timeout_set_errors(stderr: str) -> bool:
+    """True when every error pg_restore reported is its SET transaction_timeout being refused."""
+    errors = [line for line in stderr.splitlines() if line.startswith("pg_restore: error:")]
+    return bool(errors) and all(TIMEOUT_SET_ERROR in line for line in errors)
+
+
+def run_pg_restore(args: Sequence[str], params: ConnParams) -> subprocess.CompletedProcess[str]:
+    """pg_restore `args` (holding --exit-on-error) into a database; a newer pg_restore refused
+    only its SET transaction_timeout by an older server restores again without stopping at that
+    error, and succeeds when it was the only one (one per connection)."""
+    proc = run_tool("pg_restore", args, params)
+    if proc.returncode == 0 or not only_timeout_set_errors(proc.stderr):
+        return proc
+    retry = run_tool("pg_restore", [a for a in args if a != "--exit-on-error"], params)
+    if retry.returncode == 1 and only_timeout_set_errors(retry.stderr):
+        return subprocess.CompletedProcess(retry.args, 0, retry.stdout, retry.stderr)
+    return retry

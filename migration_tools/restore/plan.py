@@ -87,7 +87,7 @@ def backup_problem(kit: Kit, dump: Path) -> tuple[BackupMeta | None, BackupProbl
     from migration_tools.backup import validate
 
     try:
-        result = validate.validate(dump, full=True)
+        result = validate.validate(dump, full=True, jobs=kit.settings.backup_jobs)
     except BadInput as exc:
         return None, BackupProblem("backup-invalid", exc.message)
     if not result.ok or result.meta is None:

@@ -44,8 +44,11 @@ def restore_args(dump: Path, dbname: str, *, keep_owner: bool, jobs: int = RESTO
     return [*args, str(dump)]
 
 
-def restore_into(params: ConnParams, dbname: str, dump: Path, *, keep_owner: bool) -> None:
-    proc = tools.run_tool("pg_restore", restore_args(dump, dbname, keep_owner=keep_owner), params)
+def restore_into(
+    params: ConnParams, dbname: str, dump: Path, *, keep_owner: bool, jobs: int = RESTORE_JOBS
+) -> None:
+    args = restore_args(dump, dbname, keep_owner=keep_owner, jobs=jobs)
+    proc = tools.run_pg_restore(args, params)
     if proc.returncode != 0:
         raise OperationFailed(
             "restore-failed",
@@ -105,8 +108,9 @@ def run(kit: Kit, plan: RollbackPlan, say: Callable[[str], None]) -> RestoreOutc
         try:
             say(f"Giving '{new}' the connection limit, privileges, settings and comment of '{target}'")
             database_shape.copy_properties(conn, new, target)
-            say(f"Restoring {plan.dump.name} into '{new}' (pg_restore --jobs={RESTORE_JOBS})")
-            restore_into(params, new, plan.dump, keep_owner=plan.keep_owner)
+            jobs = kit.settings.backup_jobs  # MIGRATION_KIT["BACKUP_JOBS"], default RESTORE_JOBS
+            say(f"Restoring {plan.dump.name} into '{new}' (pg_restore --jobs={jobs})")
+            restore_into(params, new, plan.dump, keep_owner=plan.keep_owner, jobs=jobs)
             say(f"ANALYZE '{new}' and verify its row counts and applied migrations against the metadata")
             check = analyze_and_compare(params, new, plan.meta.row_counts, plan.meta.applied_migrations)
             if not check.ok:

@@ -29,6 +29,12 @@ CHUNK = 1 << 20
 HEAD_LIMIT = 1 << 20  # pg_restore's BEGIN comes after a header of a few hundred bytes
 TAIL_KEEP = 1 << 16  # the trailer after its COMMIT is a few comment lines
 _BEGIN, _COMMIT = b"\nBEGIN;\n", b"\nCOMMIT;\n"
+# pg_restore 17+ writes this among its opening SETs; a server before 17 refuses the parameter, so it
+# is set only where it exists (the SETs come within the first few hundred bytes after BEGIN).
+_TIMEOUT_SET = b"\nSET transaction_timeout = 0;\n"
+_TIMEOUT_SET_ANY_SERVER = (b"\nSELECT pg_catalog.set_config('transaction_timeout', '0', false) WHERE "
+                           b"pg_catalog.current_setting('server_version_num')::int >= 170000;\n")
+_OPENING = 2048
 
 
 class LockWaitTimedOut(OperationFailed):
@@ -56,6 +62,7 @@ def copy_archive_sql(source: IO[bytes], sink: IO[bytes]) -> None:
             raise ArchiveShapeError("pg_restore's SQL does not start its transaction with BEGIN")
         head += chunk
     pending = head[1:found + 1] + head[found + len(_BEGIN):]
+    pending = pending[:_OPENING].replace(_TIMEOUT_SET, _TIMEOUT_SET_ANY_SERVER, 1) + pending[_OPENING:]
     while chunk := source.read(CHUNK):
         pending += chunk
         if len(pending) > 2 * TAIL_KEEP:

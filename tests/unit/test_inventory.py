@@ -138,7 +138,8 @@ def test_a_file_that_is_not_a_dump_is_refused(project):
     (backups / "notes.txt").write_text("keep the March backup")
     error = refused("notes.txt", backups, cwd=elsewhere)
     assert error.error_id == "backup-name"
-    assert error.message == "'notes.txt' is not a backup dump (expected <prefix>_backup_<timestamp>.sql)"
+    assert error.message == (
+        "'notes.txt' is not a backup dump (expected <prefix>_backup_<timestamp>.sql or .dir)")
 
 
 def test_a_relative_backup_directory_is_reported_resolved(project, monkeypatch):

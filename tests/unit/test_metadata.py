@@ -119,7 +119,7 @@ def test_an_unknown_reason_is_refused_naming_the_known_ones():
 
 
 def test_a_dump_format_other_than_custom_is_refused():
-    assert problem_of(valid_raw(format="plain")) == "format 'plain' is not 'custom'"
+    assert problem_of(valid_raw(format="plain")) == "format 'plain' is not one of custom, directory"
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ def test_timestamp_of_a_name_that_is_not_a_backup_is_bad_input(name, monkeypatch
         metadata.timestamp_of(Path("/srv/backups") / name)
     assert caught.value.line() == (
         f"rollback_manager.py: '{name}' is not a backup file name "
-        f"(expected <prefix>_backup_<timestamp>.sql); {HINT} [backup-name]"
+        f"(expected <prefix>_backup_<timestamp>.sql or .dir); {HINT} [backup-name]"
     )
 
 
