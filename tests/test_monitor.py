@@ -37,6 +37,7 @@ REPORT_KEYS = {
     "total_errors",
     "total_warnings",
     "peak_db_connections",
+    "max_replica_lag_seconds",
     "disk_read_bytes",
     "disk_write_bytes",
     "peak_lock_waits",

@@ -40,7 +40,8 @@ def test_zero_downtime_waits_while_the_replica_lags(db: Database, replica: Repli
     timer = threading.Timer(4.0, resume)
     timer.start()
     try:
-        result = db.script("zero-downtime", "--phase", "pre", "--no-backup", env=REPLICA_SETTINGS)
+        result = db.script("zero-downtime", "--phase", "pre", "--no-backup", "--interval", "0.5",
+                           env=REPLICA_SETTINGS)
     finally:
         timer.join()
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,8 @@ def test_zero_downtime_waits_while_the_replica_lags(db: Database, replica: Repli
     assert report["replica_wait_s"] >= 0.5 and report["max_replica_lag_s"] > 1
     assert report["replica_waits"][0]["waited_s"] == report["replica_wait_s"]
     assert "waited " in lines[-1] and "for a lagging replica" in lines[-1]
+    sampled = [line for line in lines if ", REPLICA_LAG: " in line]  # the monitor's sample lines
+    assert sampled and report["max_replica_lag_seconds"] > 1
 
 
 def test_a_replica_that_never_catches_up_fails_the_run_and_it_is_undone(db: Database, replica: Replica,

@@ -152,7 +152,7 @@ class MigrationMonitor:
             "peak_db_connections": max(d.connections for d in dbs) if dbs else None,
             "disk_read_bytes": last_io.read_bytes if last_io else None,
             "disk_write_bytes": last_io.write_bytes if last_io else None,
-            "peak_lock_waits": max(d.lock_waits for d in dbs) if dbs else None,
+            **samples.lock_and_lag_peaks(dbs),
             "samples": len(taken),
             "interval_seconds": self.interval,
             "migrations": migrations,

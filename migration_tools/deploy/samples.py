@@ -32,7 +32,9 @@ MB = 1024 * 1024
 
 
 # Client connections to the target database other than the monitor's own (and the kit's progress
-# display's), lock requests those backends are waiting for, and those per table. One round trip.
+# display's), lock requests those backends are waiting for, and those per table, and the largest
+# replay lag of the streaming replicas in seconds (NULL without replicas, or when the role may not
+# read their positions; 0 when caught up: see pg/replication.py). One round trip.
 DB_SAMPLE_SQL = """
 SELECT
   (SELECT count(*) FROM pg_stat_activity
@@ -45,7 +47,11 @@ SELECT
        JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE NOT l.granted AND l.locktype = 'relation' AND a.datname = %(db)s
         AND l.database = (SELECT oid FROM pg_database WHERE datname = %(db)s)
-      GROUP BY 1) w)
+      GROUP BY 1) w),
+  CASE WHEN NOT pg_is_in_recovery() THEN (
+    SELECT max(CASE WHEN replay_lsn IS NULL THEN NULL WHEN replay_lsn < pg_current_wal_lsn()
+                    THEN coalesce(extract(epoch FROM replay_lag), 0) ELSE 0 END)::float8
+      FROM pg_stat_replication) END
 """
 
 
@@ -54,6 +60,7 @@ class DbSample:
     connections: int
     lock_waits: int
     waits_by_table: dict[str, int] = field(default_factory=dict)
+    replica_lag: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Sample:
             "connections": None if self.db is None else self.db.connections,
             "lock_waits": None if self.db is None else self.db.lock_waits,
             "lock_waits_by_table": {} if self.db is None else dict(self.db.waits_by_table),
+            "replica_lag_s": None if self.db is None else self.db.replica_lag,
         }
 
     def line(self) -> str:
@@ -86,6 +94,8 @@ class Sample:
         )
         if self.db is not None:
             text += f", DB_CONN: {self.db.connections}, LOCK_WAITS: {self.db.lock_waits}"
+            if self.db.replica_lag is not None:
+                text += f", REPLICA_LAG: {self.db.replica_lag:.1f}s"
         elif self.db_expected:
             text += ", DB: unavailable"
         if self.read_bytes is not None and self.write_bytes is not None:
@@ -131,7 +141,9 @@ class DbProbe:
             self.close()
             raise
         assert row is not None
-        return DbSample(int(row[0]), int(row[1]), {str(k): int(v) for k, v in (row[2] or {}).items()})
+        lag = None if row[3] is None else float(row[3])
+        return DbSample(int(row[0]), int(row[1]), {str(k): int(v) for k, v in (row[2] or {}).items()}, lag)
+
 
     def server_version(self) -> str | None:
         """The server's version over the monitor's connection, once it is open."""
@@ -177,3 +189,10 @@ class Faults:
                 return
             self.active.discard(kind)
         log.info("monitor: %s", message)
+
+
+def lock_and_lag_peaks(dbs: list[DbSample]) -> dict[str, Any]:
+    """The report's peak lock waits and largest replica lag over the database samples."""
+    lags = [d.replica_lag for d in dbs if d.replica_lag is not None]
+    return {"peak_lock_waits": max(d.lock_waits for d in dbs) if dbs else None,
+            "max_replica_lag_seconds": round(max(lags), 2) if lags else None}
