@@ -26,6 +26,7 @@ from migration_tools.backup import dumping, metadata, taking, tiers
 from migration_tools.backup import script as rollback_script
 from migration_tools.backup.deep import deep_check
 from migration_tools.backup.metadata import BackupMeta
+from migration_tools.backup.taking import Names
 from migration_tools.core import signals
 from migration_tools.core.errors import BadInput, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, quiet
@@ -43,22 +44,13 @@ class BackupResult:
     seconds: float
 
 
-@dataclass
-class _Names:
-    dump: Path
-    meta: Path
-    script: Path
-    partial: Path
-    lock_fd: int
-
-
 def profile() -> str:
     return "enhanced" if os.environ.get("PM_PROFILE") == "enhanced" else "standard"
 
 
 def reserve_names(
     backups: Path, scripts: Path, prefix: str, moment: datetime, fmt: str = "custom"
-) -> _Names:
+) -> Names:
     """Pick `<prefix>_backup_<TS>[_n]` (.sql, or .dir for the directory tier) and create its
     hidden partial file (0600) or directory (0700), locked."""
     base = moment.strftime(metadata.TIMESTAMP_FORMAT)
@@ -76,7 +68,7 @@ def reserve_names(
             fd = tiers.reserve(partial, fmt == "directory")
         except FileExistsError:
             continue
-        return _Names(dump, meta, script, partial, fd)
+        return Names(dump, meta, script, partial, fd)
     raise OperationFailed("backup-name", f"no free backup name for {base} in {backups}", "")
 
 

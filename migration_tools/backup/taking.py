@@ -11,8 +11,10 @@ dump holds, whatever the tier (pg_dump's --jobs workers import that same snapsho
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -26,8 +28,16 @@ from migration_tools.core.runtime import Kit
 from migration_tools.core.sizes import human_size
 from migration_tools.pg import catalog, db
 
-if TYPE_CHECKING:
-    from migration_tools.backup.create import _Names
+
+@dataclass
+class Names:
+    """A backup's reserved names: the dump, its metadata and script, the locked partial."""
+
+    dump: Path
+    meta: Path
+    script: Path
+    partial: Path
+    lock_fd: int
 
 
 def fail(error_id: str, message: str) -> OperationFailed:
@@ -39,7 +49,7 @@ def fail(error_id: str, message: str) -> OperationFailed:
 def dump_and_check(
     kit: Kit,
     conn: psycopg.Connection[Any],
-    names: _Names,
+    names: Names,
     reason: str,
     moment: datetime,
     server_version: str,

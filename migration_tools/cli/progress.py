@@ -16,26 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migration_tools.cli import progress_display
+from migration_tools.cli.progress_display import Status
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.core.sizes import human_size
 from migration_tools.pg import progress as pgp
 
 RECONNECT_SECONDS = 5.0
 PURPOSE = "progress"
-
-
-@dataclass(frozen=True)
-class Status:
-    key: str  # what is being measured; a new key restarts elapsed time, rate and estimate
-    text: str
-    fraction: float | None
-    done: float | None = None  # in `unit`, for the rate
-    unit: str = ""
 
 
 class Watch:

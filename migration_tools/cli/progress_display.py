@@ -11,12 +11,27 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 import click
 
-if TYPE_CHECKING:
-    from migration_tools.cli.progress import Status, Watch
+
+@dataclass(frozen=True)
+class Status:
+    """One poll of what is running, as the display shows it."""
+
+    key: str  # what is being measured; a new key restarts elapsed time, rate and estimate
+    text: str
+    fraction: float | None
+    done: float | None = None  # in `unit`, for the rate
+    unit: str = ""
+
+
+class Watch(Protocol):
+    """What the loops poll (cli/progress.py's Watch)."""
+
+    def status(self) -> Status | None: ...
 
 INTERVAL_ENV = "PM_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 10.0
