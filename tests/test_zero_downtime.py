@@ -125,8 +125,9 @@ def test_breaking_statement_refused_without_phase(db: Database):
     before = db.applied()
     result = db.script("zero-downtime", "--no-backup")
     assert result.returncode == 1
-    assert result.stderr.startswith("production_migrate.sh: 1 statement(s) cannot run without blocking or "
-                                    "breaking the application; first: users.0003_user_timezone: ")
+    assert result.stderr.startswith(
+        "production_migrate.sh: 1 statement(s) of the plan would break the running code or block the "
+        "application; first: users.0003_user_timezone: ")
     assert "instead: " in result.stderr and result.stderr.rstrip().endswith("[lint-unsafe]")
     assert db.applied() == before
 

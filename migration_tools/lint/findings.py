@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from migration_tools.core.errors import OperationFailed, prog_name
 from migration_tools.lint import alternatives, catalogue
 from migration_tools.lint.catalogue import READS, RULES, WRITES
 from migration_tools.lint.settings import accepted
@@ -111,3 +112,18 @@ def decide(finding: Finding, threshold: int, reasons: dict[str, str]) -> None:
         return
     reason = accepted(reasons, finding.rule)
     finding.level, finding.why = (ACCEPTED, f"accepted: {reason}") if reason else (FAIL, why)
+
+
+def unsafe_error(failing: list[Finding], command: str) -> OperationFailed:
+    """The one line a refused plan ends with: how many, the first with its safe alternative."""
+    first = failing[0]
+    where = f" on {first.table}" if first.table else ""
+    return OperationFailed(
+        "lint-unsafe",
+        f"{len(failing)} statement(s) of the plan would break the running code or block the application; "
+        f"first: {first.migration}: {first.title}{where} ({first.why}); instead: "
+        f"{first.alternative.rstrip('.')}; nothing was changed",
+        "make it safe, or accept it with migration_kit_accept = [\"reason\"] on the migration, or pass "
+        f"--allow-unsafe; then run {prog_name()} {command} again "
+        f"({prog_name()} check-migrations lists them all)",
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import DeleteModel, RemoveField, RenameField, RenameModel
 
-from migration_tools.core.errors import BadInput, OperationFailed, prog_name
+from migration_tools.core.errors import BadInput, prog_name
 from migration_tools.lint.findings import FAIL, Finding, blocks_application
 
 PRE, POST, BOTH = "pre", "post", "both"
@@ -69,16 +69,3 @@ def refusing(findings: list[Finding], selected: set[str], phase: str, threshold:
     return [f for f in chosen if not f.breaks or (
         blocks_application(f) and f.work in ("scan", "rewrite")
         and f.size_bytes is not None and f.size_bytes > threshold)]
-
-
-def unsafe_error(failing: list[Finding]) -> OperationFailed:
-    first = failing[0]
-    where = f" on {first.table}" if first.table else ""
-    return OperationFailed(
-        "lint-unsafe",
-        f"{len(failing)} statement(s) cannot run without blocking or breaking the application; first: "
-        f"{first.migration}: {first.title}{where} ({first.why}); instead: {first.alternative.rstrip('.')}; "
-        "nothing was changed",
-        f"make it safe, or accept it with migration_kit_accept = [\"reason\"] on the migration, or pass "
-        f"--allow-unsafe; {prog_name()} check-migrations lists them all",
-    )

@@ -29,6 +29,7 @@ from migration_tools.deploy.monitor import MigrationMonitor
 from migration_tools.deploy.pipeline import DeployReport, verify
 from migration_tools.deploy.touched import touched_tables
 from migration_tools.lint.analyse import LintReport
+from migration_tools.lint.findings import unsafe_error
 from migration_tools.lint.run import lint_plan
 from migration_tools.lint.settings import LintSettings
 from migration_tools.pg import deploy_lock
@@ -115,7 +116,7 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         labels = [f"{m.app_label}.{m.name}" for m in todo]
         refused = phases.refusing(linted.findings, set(labels), options.phase, lint_settings.threshold)
         if refused and not options.allow_unsafe:
-            raise phases.unsafe_error(refused)
+            raise unsafe_error(refused, "zero-downtime")
         for finding in refused:
             report(Event("warn", f"allowed by --allow-unsafe: {finding.migration}: {finding.title} "
                                  f"({finding.why})"))

@@ -12,7 +12,6 @@ from migration_tools.cli import output
 from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.options import database_option, json_option
 from migration_tools.core import runtime
-from migration_tools.core.errors import OperationFailed, prog_name
 
 if TYPE_CHECKING:
     from migration_tools.core.runtime import Kit
@@ -72,7 +71,9 @@ def command(alias: str, commit_each: bool, as_json: bool, offline: bool, allow_u
     failing = report.failing if report is not None else []
     if failing and not allow_unsafe:
         kit.log.warning("lint: %d unsafe statement(s)", len(failing))
-        raise _unsafe_error(failing)
+        from migration_tools.lint.findings import unsafe_error
+
+        raise unsafe_error(failing, "check-migrations")
     if as_json:
         return
     if not result.pending:
@@ -163,15 +164,3 @@ def _as_json(report: LintReport) -> dict[str, Any]:
         "findings": [f.as_json() for f in report.findings],
         "failing": len(report.failing),
     }
-
-
-def _unsafe_error(failing: list[Finding]) -> OperationFailed:
-    first = failing[0]
-    where = f" on {first.table}" if first.table else ""
-    return OperationFailed(
-        "lint-unsafe",
-        f"{len(failing)} statement(s) of the plan are unsafe; first: {first.migration}: "
-        f"{first.title}{where} ({first.why})",
-        "make it safe (the 'instead' lines), or accept it with migration_kit_accept = [\"reason\"] on the "
-        f"migration, or pass --allow-unsafe; then run {prog_name()} check-migrations",
-    )
