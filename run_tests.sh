@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run_tests.sh: the whole test suite: ruff, shellcheck, pytest, bats. Non-zero on any failure.
 # The suite starts its own PostgreSQL (see tests/conftest.py and bats/setup_suite.bash).
+# --matrix [--only DJANGO/PG] [-- PYTEST ARGS]: pytest on every Django x PostgreSQL combination;
+# --smoke: the oldest and newest combination's smoke tests (devtools/matrix.py).
 set -Eeuo pipefail
 umask 022
 
@@ -9,8 +11,15 @@ cd "$root"
 # shellcheck source=lib/dev_env.bash
 source "$root/lib/dev_env.bash"
 dev_ensure_venv "$root"
+# shellcheck source=lib/browser.bash
+source "$root/lib/browser.bash" && browser_ensure
 bin="$root/.venv/bin"
 export PATH="$bin:$PATH"
+
+case "${1:-}" in
+  --matrix) shift && exec python -m devtools.matrix "$@" ;;
+  --smoke) shift && exec python -m devtools.matrix --smoke "$@" ;;
+esac
 
 printf '==> ruff\n'
 ruff check .

@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL on loopback for the demo, the tests and the benchmarks.
 
-Finds binaries (PG_BIN, else the newest /usr/lib/postgresql/*/bin, else the pgserver wheel),
-initialises a cluster with scram password authentication (the password reaches initdb through
-a temporary pwfile, never argv), starts it on a free loopback port and stops it. PostgreSQL
-refuses to run as root, so as root the server runs as an unprivileged OS user.
+Finds binaries (devtools/pg_bin.py: `pg_bin`, else PG_BIN, else the newest
+/usr/lib/postgresql/*/bin, else the pgserver wheel), initialises a cluster with scram password
+authentication (the password reaches initdb through a temporary pwfile, never argv), starts it
+on a free loopback port and stops it. PostgreSQL refuses to run as root, so as root the server
+runs as an unprivileged OS user (a wheel's binaries it cannot reach are copied where it can).
 
 Its command line is devtools/throwaway_pg.py.
 """
@@ -23,37 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from devtools import pg_ssl
+from devtools.pg_bin import HarnessError, find_bindir, runnable_bindir
+from devtools.pg_bin import can_traverse as _can_traverse
 
 SUPERUSER = "postgres"
 FALLBACK_OS_USER = "migkit"
-
-
-class HarnessError(RuntimeError):
-    pass
-
-
-def find_bindir() -> Path:
-    env_bin = os.environ.get("PG_BIN")
-    if env_bin:
-        if not (Path(env_bin) / "postgres").exists():
-            raise HarnessError(f"PG_BIN={env_bin} has no postgres binary")
-        return Path(env_bin)
-    debian = sorted(
-        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "postgres").exists()),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-    )
-    if debian:
-        return debian[-1]
-    try:
-        import pgserver  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise HarnessError(
-            "no PostgreSQL binaries: install postgresql or pip install pgserver"
-        ) from exc
-    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    if not (bundled / "postgres").exists():
-        raise HarnessError(f"pgserver wheel has no binaries at {bundled}")
-    return bundled
 
 
 def _os_user() -> str | None:
@@ -77,11 +52,6 @@ def _as_user(user: str | None, argv: list[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if user else argv
 
 
-def _can_traverse(user: str, path: Path) -> bool:
-    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(path)], check=False)
-    return probe.returncode == 0
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,6 +66,7 @@ class Server:
     root: Path
     fast: bool = False
     ssl: bool = False
+    pg_bin: Path | None = None
 
     @property
     def state_file(self) -> Path:
@@ -121,7 +92,7 @@ class Server:
 
     @property
     def bindir(self) -> Path:
-        return Path(self._state().get("bindir") or find_bindir())
+        return Path(self._state().get("bindir") or self.pg_bin or find_bindir())
 
     @property
     def port(self) -> int:
@@ -170,7 +141,7 @@ class Server:
         if (self.datadir / "PG_VERSION").exists():
             return
         user = self.os_user
-        bindir = find_bindir()
+        bindir = runnable_bindir(self.pg_bin or find_bindir(), user)
         datadir = self._choose_datadir(user)
         datadir.mkdir(parents=True, exist_ok=True)
         if not self.password_file.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -11,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.pg_bin import ssl_bindir
 from devtools.pg_server import HarnessError, Server, create_database, drop_database
 from tests.support import EXAMPLE, TEMPLATE_DB, Database, MakeRole, Role, base_env, side_databases
+
+# Two real servers of different majors: run where a second version's binaries are given
+# (./run_tests.sh --smoke, which .ci/run calls, sets PG_BIN_OTHER); not collected elsewhere.
+collect_ignore = [] if os.environ.get("PG_BIN_OTHER") else ["test_tool_versions.py"]
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +35,9 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def pg_ssl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A second PostgreSQL, started once per session by the tests that ask for it: SSL on, with a
-    CA, server and client certificates the suite made (devtools/pg_ssl.py)."""
-    server = Server(tmp_path_factory.mktemp("pg_ssl"), fast=True, ssl=True)
+    CA, server and client certificates the suite made (devtools/pg_ssl.py); from a build with SSL
+    (devtools.pg_bin.ssl_bindir: the PostgreSQL wheels have none)."""
+    server = Server(tmp_path_factory.mktemp("pg_ssl"), fast=True, ssl=True, pg_bin=ssl_bindir())
     try:
         server.start()
     except RuntimeError as exc:  # HarnessError, or openssl failing

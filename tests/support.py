@@ -179,16 +179,18 @@ def rollback_log_lines(database: Database) -> list[str]:
     return (database.workdir / "rollback.log").read_text().splitlines()
 
 
-def fault_bin(tmp_path: Path, name: str, body: str) -> dict[str, str]:
-    """A directory holding one wrapper executable `name`, and the env putting it first on PATH."""
+def fault_bin(tmp_path: Path, name: str, body: str, path: str | None = None) -> dict[str, str]:
+    """A directory holding one wrapper executable `name` (REAL: the one on `path`, default PATH), and
+    the env putting it first on that PATH."""
     directory = tmp_path / "fault bin"
     directory.mkdir(exist_ok=True)
-    real = shutil.which(name)
+    path = path or os.environ["PATH"]
+    real = shutil.which(name, path=path)
     assert real
     script = directory / name
     script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + body.replace("REAL", real))
     script.chmod(0o755)
-    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+    return {"PATH": f"{directory}:{path}"}
 
 
 def side_databases(database: Database) -> list[str]:

@@ -164,7 +164,7 @@ def test_deep_check_restore_failing_halfway_still_drops_the_scratch_database(
         "#!/usr/bin/env bash\n"
         "set -euo pipefail\n"
         'if [[ " $* " == *" --dbname="* ]]; then\n'
-        f'  "{real}" --section=pre-data "$@"\n'
+        f'  "{real}" --section=pre-data "$@" || :\n'  # fails at once where the server is older than it
         '  echo "pg_restore: error: injected failure after the schema" >&2\n'
         "  exit 1\n"
         "fi\n"

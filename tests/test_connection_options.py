@@ -13,6 +13,7 @@ the kit, pg_dump and pg_restore used SSL.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def with_options(options: dict[str, str]) -> dict[str, str]:
     return {"DJANGO_SETTINGS_MODULE": SETTINGS, "KIT_TEST_DB_OPTIONS": json.dumps(options)}
 
 
-def recording_pg_dump(tmp_path: Path) -> tuple[dict[str, str], Path]:
+def recording_pg_dump(tmp_path: Path, path: str | None = None) -> tuple[dict[str, str], Path]:
     """pg_dump first on PATH: a dump (not --version) writes its argv and libpq environment to a
     file, then runs the real one."""
     record = tmp_path / "pg_dump.record"
@@ -53,7 +54,7 @@ if [ "$*" != --version ]; then
   {{ printf 'argv:'; printf ' %s' "$@"; echo; env | grep '^PG' | grep -v '^PGPASSWORD=' || :; }} >> '{record}'
 fi
 exec REAL "$@"
-""")
+""", path)
     return env, record
 
 
@@ -135,6 +136,7 @@ def ssl_db(pg_ssl_server: Server, cert_role: str, tmp_path: Path) -> Iterator[Da
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "KIT_TEST_DB_OPTIONS": json.dumps(pg_ssl.client_options(pg_ssl_server.root)),
         "PGSSLMODE": "disable",
+        "PATH": f"{pg_ssl_server.bindir}:{os.environ['PATH']}",  # its build's tools: the wheels lack SSL
     }
     database = Database(pg_ssl_server, name, workdir, env)
     yield database
@@ -177,7 +179,7 @@ def test_status_connects_with_ssl_as_the_settings_ask(ssl_db):
 
 
 def test_backup_dumps_over_ssl_and_never_shows_the_key_passphrase(ssl_db, tmp_path):
-    path, record = recording_pg_dump(tmp_path)
+    path, record = recording_pg_dump(tmp_path, ssl_db.env["PATH"])
     result, lines = run_logged(ssl_db, lambda: ssl_db.script("backup", "--deep", env=path))
     assert any("application_name=migration_kit:backup pg_dump SSL enabled" in line for line in lines)
     assert any(f"database=kitcheck_{ssl_db.name}_" in line for line in lines)  # the deep check

@@ -188,8 +188,8 @@ def test_the_gate_parses_with_the_click_commands_and_names_the_script(monkeypatc
     assert capsys.readouterr().err.splitlines() == [
         "production_migrate.sh: unknown option '--jsn' (did you mean '--json' or '--jobs'?); run "
         "'production_migrate.sh verify-data --help' for the options [usage]",
-        "Usage: production_migrate.sh verify-data [--database ALIAS] [--json]",
-        "                                         [--against FILE]",
+        "Usage: production_migrate.sh verify-data [--database ALIAS] [--all-databases]",
+        "                                         [--json] [--against FILE]",
         "                                         [--allow-decrease TABLE] [--strict]",
         "                                         [--jobs N] [--estimate]",
         "                                         [--timeout SECONDS]",

@@ -305,7 +305,7 @@ HALFWAY = """
 # the indexes and constraints are built. Other calls (validation) run the real pg_restore.
 for arg in "$@"; do
   if [[ $arg == --dbname=* ]]; then
-    REAL --section=pre-data --section=data "$@"
+    REAL --section=pre-data --section=data "$@" || :  # fails at once where the server is older than it
     kill -9 $$
   fi
 done
@@ -340,7 +340,7 @@ SERVER_STOPS = """
 # sends) and is gone before the rest of the restore runs, which fails. Other calls run the real pg_restore.
 for arg in "$@"; do
   if [[ $arg == --dbname=* ]]; then
-    REAL --section=pre-data "$@"
+    REAL --section=pre-data "$@" || :
     postmaster=$(head -1 "$STOP_DATADIR/postmaster.pid")
     kill -INT "$postmaster"
     while kill -0 "$postmaster" 2>/dev/null; do sleep 0.05; done
@@ -556,7 +556,7 @@ LOSSY = """
 # medications_doselog vanish from the new database before the kit checks it.
 for arg in "$@"; do
   if [[ $arg == --dbname=* ]]; then
-    REAL "$@"
+    REAL "$@" || :
     psql -X -q "${arg#--dbname=}" -c "DELETE FROM medications_doselog WHERE id IN
       (SELECT id FROM medications_doselog ORDER BY id LIMIT 5)"
     exit 0

@@ -273,7 +273,7 @@ bad=0
 while IFS=$'\t' read -r table count; do
   [[ -n "$table" ]] || continue
   found=$(sql -d "$(conninfo "$new_db")" -v t="$table" <<'SQL'
-SELECT (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', :'t'), false, true, '')))[1]::text;
+SELECT format('SELECT count(*) FROM %s', :'t') \gexec
 SQL
 )
   if [[ "$found" != "$count" ]]; then

@@ -163,13 +163,15 @@ def only_timeout_set_errors(stderr: str) -> bool:
 
 
 def run_pg_restore(args: Sequence[str], params: ConnParams) -> subprocess.CompletedProcess[str]:
-    """pg_restore `args` (holding --exit-on-error) into a database; a newer pg_restore refused
-    only its SET transaction_timeout by an older server restores again without stopping at that
-    error, and succeeds when it was the only one (one per connection)."""
+    """pg_restore `args` (holding --exit-on-error) into a database. When an older server refused
+    only pg_restore's SET transaction_timeout (exit 1, nothing restored yet), it restores again
+    without stopping at that error and succeeds when that was the only one (once per connection).
+    A failure is returned with those lines taken out, so the error shown is the one that matters."""
     proc = run_tool("pg_restore", args, params)
-    if proc.returncode == 0 or not only_timeout_set_errors(proc.stderr):
-        return proc
-    retry = run_tool("pg_restore", [a for a in args if a != "--exit-on-error"], params)
-    if retry.returncode == 1 and only_timeout_set_errors(retry.stderr):
-        return subprocess.CompletedProcess(retry.args, 0, retry.stdout, retry.stderr)
-    return retry
+    if proc.returncode == 1 and only_timeout_set_errors(proc.stderr):
+        proc = run_tool("pg_restore", [a for a in args if a != "--exit-on-error"], params)
+        if proc.returncode == 1 and only_timeout_set_errors(proc.stderr):
+            return subprocess.CompletedProcess(proc.args, 0, proc.stdout, proc.stderr)
+    kept = [line for line in proc.stderr.splitlines(keepends=True)
+            if TIMEOUT_SET_ERROR not in line and line.strip() != "Command was: SET transaction_timeout = 0;"]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, "".join(kept))
