@@ -6,37 +6,28 @@
 #
 # Usage: @NAME@ [--yes]
 #   --yes   restore without asking (for scripts); without it, confirm on a terminal.
-# Environment: DB_NAME DB_HOST DB_PORT DB_USER DB_PASSWORD (the target database, which must be
-#   the backup's; the password reaches the tools as PGPASSWORD, never on a command line).
-#   DB_MAINTENANCE_DB is the database psql connects to for CREATE/ALTER DATABASE and the deploy
-#   lock; unset, it is postgres, else template1, as for the kit.
+# Environment: DB_NAME DB_HOST DB_PORT DB_USER DB_PASSWORD (the backup's database; the password
+#   reaches the tools as PGPASSWORD, never a command line). DB_MAINTENANCE_DB: the database for
+#   CREATE/ALTER DATABASE and the deploy lock; unset, postgres, else template1, as for the kit.
 #
 # What it does (nothing is dropped but restore copies; DB_NAME is unchanged unless every step
-# succeeds):
-#   1. checks the backup's SHA-256 against the value recorded when it was taken (of the file; for
-#      a directory backup, of the sha256sum lines of its files in byte order of their names);
-#   2. takes the kit's deploy lock and, once confirmed, drops the restore copies that an
-#      interrupted rollback (the kit's or this script's) left behind;
-#   3. creates a new database <DB_NAME>__restore_<stamp> shaped like DB_NAME (encoding, locale,
-#      owner, connection limit, privileges, settings, comment: the kit's own statements) and
-#      restores the dump into it with pg_restore --exit-on-error (DB_NAME keeps serving);
-#   4. checks the restored row counts against the ones recorded at backup time, then ANALYZEs
-#      the restored tables;
-#   5. blocks new connections to DB_NAME, ends its sessions, and in one transaction renames it
-#      to <DB_NAME>__pre_rollback_<stamp> and the restored database to DB_NAME.
-#   <stamp> is the UTC time and 4 random hex digits; <DB_NAME> is shortened in these names to
-#   fit PostgreSQL's 63 bytes, as the kit shortens it, so each finds what the other left.
-#   The replaced database stays under <DB_NAME>__pre_rollback_<stamp>: to undo, rename them
-#   back; drop it once you are sure. If a step fails, the new database is dropped and the script
-#   exits 1 with DB_NAME as it was. It holds the kit's deploy lock throughout, so it refuses to
-#   run beside a migrate or rollback of the same database, and they refuse to run beside it.
+# succeeds): 1. checks the backup's SHA-256 against the one recorded at backup time (of the file;
+# for a directory, of the sha256sum lines of its files in byte order of their names); 2. takes the
+# kit's deploy lock and, once confirmed, drops restore copies an interrupted rollback left; 3.
+# creates <DB_NAME>__restore_<stamp> shaped like DB_NAME (the kit's own statements) and restores
+# into it with pg_restore --exit-on-error while DB_NAME keeps serving; 4. checks the restored row
+# counts against the recorded ones, then ANALYZEs; 5. blocks new connections to DB_NAME, ends its
+# sessions and, in one transaction, renames it to <DB_NAME>__pre_rollback_<stamp> and the restored
+# database to DB_NAME. <stamp> is UTC time and 4 random hex digits; <DB_NAME> is clipped to fit 63
+# bytes as the kit clips it. To undo, rename the two back; drop the replaced one once sure. A
+# failed step drops the new database and exits 1 with DB_NAME as it was. The deploy lock keeps it
+# from running beside a migrate or rollback of the same database, and them beside it.
 #   Exit codes: 0 restored, 1 failed, 2 bad usage or input.
 set -euo pipefail
 umask 077
 
-# The backup's values, and what migration_tools.pg.databases uses, so that the kit and this
-# script agree: side names (the database part clipped to 63 bytes as side_name clips it), the
-# stamp, the maintenance databases. Rendered shell-quoted: literal text, never expanded.
+# The backup's values and migration_tools.pg.databases' (side names clipped to 63 bytes as side_name
+# clips them, the stamp, the maintenance databases), so both agree. Shell-quoted: never expanded.
 # shellcheck disable=SC2016
 {
   readonly PROG=@NAME@
@@ -53,12 +44,7 @@ umask 077
   readonly -a UNUSABLE_DB_ERRORS=(@UNUSABLE_DB_ERRORS@)
 }
 
-die() {
-  local code=$1
-  shift
-  printf '%s: %s\n' "$PROG" "$*" >&2
-  exit "$code"
-}
+die() { printf '%s: %s\n' "$PROG" "${*:2}" >&2; exit "$1"; }
 
 expected_counts() {
   cat <<'COUNTS'
@@ -94,12 +80,9 @@ export PGAPPNAME="migration_kit:$PROG" PGCONNECT_TIMEOUT=10
 unset PGPASSFILE PGDATABASE PGSERVICE
 
 # The backup is one file (custom format) or one directory (directory format).
-present() {
-  if [[ "$BACKUP_FORMAT" == directory ]]; then [[ -d "$1" ]]; else [[ -f "$1" ]]; fi
-}
+present() { if [[ "$BACKUP_FORMAT" == directory ]]; then [[ -d "$1" ]]; else [[ -f "$1" ]]; fi; }
 
-# The SHA-256 the kit records (migration_tools.backup.tiers.sha256_of): of the file, or of a
-# directory's manifest, the sha256sum line of each regular file in it in byte order of the names.
+# The SHA-256 the kit records (backup.tiers.sha256_of): of the file, or of a directory's sorted sha256sum lines.
 backup_sha256() {
   if [[ "$BACKUP_FORMAT" == directory ]]; then
     (cd "$1" && find . -maxdepth 1 -type f -printf '%f\0' | LC_ALL=C sort -z | xargs -0 -r sha256sum --) |
@@ -129,9 +112,7 @@ conninfo() {
   printf "dbname='%s'" "$name"
 }
 
-sql() {
-  psql --no-psqlrc --no-password --quiet --tuples-only --no-align -v ON_ERROR_STOP=1 "$@"
-}
+sql() { psql --no-psqlrc --no-password --quiet --tuples-only --no-align -v ON_ERROR_STOP=1 "$@"; }
 
 # The maintenance database: the kit's policy (migration_tools.pg.databases), in the same order;
 # only a database this role cannot use moves on to the next, so both take the lock in one place.
@@ -165,9 +146,8 @@ SQL
 )
 [[ "$exists" == 1 ]] || die 2 "database '$DB_NAME' not found on $DB_HOST:$DB_PORT; fix DB_NAME; nothing was restored"
 
-# The kit's deploy lock: an advisory lock in the maintenance database, keyed on the database's
-# name, held by a psql session until this script exits, so that no migrate or rollback of the
-# same database runs meanwhile (and this script refuses while one does).
+# The kit's deploy lock: an advisory lock in the maintenance database on the database's name, held by
+# a psql session until this script exits: no migrate or rollback of it runs meanwhile, nor this beside one.
 lock_hex=$(printf 'migration_kit:%s' "$DB_NAME" | sha256sum | cut -c1-16)
 lock_key=$((16#$lock_hex))
 lock_app="migration_kit:lock $PROG pid=$$ host=$(hostname)"
@@ -282,8 +262,7 @@ SQL
   fi
 done < <(expected_counts)
 ((bad == 0)) || die 1 "the restored row counts differ from the backup's; nothing was swapped"
-# ANALYZE the restored tables, the ones this role owns: a plain ANALYZE by a role that is not a
-# superuser also tries the shared catalogs and warns once for each ("only superuser can analyze").
+# ANALYZE the tables this role owns (a plain ANALYZE by a non-superuser warns on each shared catalog).
 sql -d "$(conninfo "$new_db")" >/dev/null <<'SQL'
 SELECT 'ANALYZE ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
