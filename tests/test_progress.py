@@ -114,16 +114,17 @@ def test_backup_on_a_terminal_shows_a_live_changing_percentage(big_db: Database)
 
 
 def test_backup_in_a_pipe_prints_plain_periodic_lines(big_db: Database):
-    result = big_db.script("backup", env={"PM_PROGRESS_INTERVAL": "1"})
+    result = big_db.script("backup", env={"PM_PROGRESS_INTERVAL": "0.25"})  # a line every 0.25 s
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
-    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("progress: ")]
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("progress: pg_dump: ")]
     assert len(lines) >= 2, result.stdout
-    pattern = (
-        r"^progress: pg_dump: \d+ of 14 tables done, [\d,]+ of ~[\d,]+ rows \(now [\w.]+\); "
-        r"[\d.]+ [KMG]?i?B written; (\d+)% \(elapsed \d:\d\d:\d\d"
-    )
-    assert all(re.search(pattern, ln) for ln in lines), lines
+    # Each line: what pg_dump has done, and a percentage with elapsed time (the middle depends on
+    # the moment: which table is being copied, how much is written). Later steps have lines too.
+    pattern = (r"^progress: pg_dump: \d+ of 14 tables done, [\d,]+ of ~[\d,]+ rows.*; (\d+)% "
+               r"\(elapsed \d:\d\d:\d\d")
+    odd = [ln for ln in lines if not re.search(pattern, ln)]
+    assert not odd, odd
     assert len({re.search(pattern, ln).group(1) for ln in lines}) >= 2, lines  # type: ignore[union-attr]
     assert result.stdout.splitlines()[-1].startswith("OK: backup ")
 
