@@ -138,7 +138,7 @@ def test_an_index_build_shows_its_phase_and_a_changing_percentage_on_a_terminal(
 
 
 def test_an_index_build_in_a_pipe_prints_plain_lines_with_its_phase(big_db: Database):
-    result = big_db.script("migrate", "--no-backup", env=SLOW | {"PM_PROGRESS_INTERVAL": "1"})
+    result = big_db.script("migrate", "--no-backup", env=SLOW | {"PM_PROGRESS_INTERVAL": "0.25"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
     lines = [ln for ln in result.stdout.splitlines() if "building slow_index_doselog_idx" in ln]
