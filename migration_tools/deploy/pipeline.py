@@ -23,7 +23,7 @@ from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, checks, migrate, plan, preflight, undo
 from migration_tools.deploy.health import HealthSettings, HealthWatch
 from migration_tools.deploy.integrity import report as integrity
-from migration_tools.deploy.integrity.verify import verify_data_integrity
+from migration_tools.deploy.integrity.verify import VerifyOptions, verify_data_integrity
 from migration_tools.deploy.migrate import MigrateOptions, MigrateOutcome
 from migration_tools.pg import deploy_lock
 
@@ -140,10 +140,11 @@ def check_release(kit: Kit) -> plan.Release:
     return release
 
 
-def verify(kit: Kit, baseline: integrity.IntegrityReport, summary: DeployReport | None = None) -> str:
+def verify(kit: Kit, baseline: integrity.IntegrityReport, summary: DeployReport | None = None,
+           options: VerifyOptions | None = None) -> str:
     """verify-data after migrating, failing only on problems the release brought: a problem that
     was already there before it is reported, not undone for."""
-    after = verify_data_integrity(kit.params, kit.settings, kit.alias)
+    after = verify_data_integrity(kit.params, kit.settings, kit.alias, options)
     if summary is not None:
         summary.integrity = after
     new = integrity.new_problems(baseline, after)

@@ -24,7 +24,7 @@ from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, migrate, plan, run_state, undo
 from migration_tools.deploy.integrity.report import IntegrityReport
-from migration_tools.deploy.integrity.verify import verify_data_integrity
+from migration_tools.deploy.integrity.verify import VerifyOptions, verify_data_integrity
 from migration_tools.deploy.monitor import MigrationMonitor
 from migration_tools.deploy.pipeline import DeployReport, verify
 from migration_tools.deploy.touched import touched_tables
@@ -37,6 +37,9 @@ from migration_tools.zerodowntime import engine, phases, recover, watch
 from migration_tools.zerodowntime.replica_gate import ReplicaGate
 from migration_tools.zerodowntime.retry import is_lock_timeout
 from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
+
+# The application keeps running: verify-data on one connection, without parallel workers.
+GENTLE = VerifyOptions(gentle=True)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
         with timeline.step("verify-data before"):
-            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias)
+            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias, GENTLE)
         shape_before = recover.current_shape(kit)
         tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
         with watch.watching(kit, config, retries, gate, tables, monitor=monitor, report=report) as watchers:
@@ -170,7 +173,7 @@ def _apply_and_check(
         with timeline.step("verify-data"):
             checked = DeployReport()
             try:
-                verify(kit, baseline, checked)
+                verify(kit, baseline, checked, GENTLE)
             finally:
                 outcome.integrity = checked.integrity
     except (Exception, KeyboardInterrupt) as exc:

@@ -69,9 +69,10 @@ def groups_of(tasks: Sequence[Task]) -> list[list[Task]]:
 
 
 def run(params: ConnParams, tasks: Sequence[Task], *, jobs: int, timeout_s: float,
-        progress: Callable[[int, int], None] | None = None) -> dict[Hashable, Result]:
+        progress: Callable[[int, int], None] | None = None, gentle: bool = False) -> dict[Hashable, Result]:
     """Every task's result, keyed by task.key; raises only when a connection cannot be made or is lost.
-    `progress(tables done, tables)` is called as each table's checks end (from the worker threads)."""
+    `progress(tables done, tables)` is called as each table's checks end (from the worker threads);
+    `gentle`: no parallel workers (zero-downtime checks while the application runs on few cores)."""
     pending = groups_of(tasks)
     total, finished = len(pending), [0]
     results: dict[Hashable, Result] = {}
@@ -90,6 +91,8 @@ def run(params: ConnParams, tasks: Sequence[Task], *, jobs: int, timeout_s: floa
                     conns.append(conn)
                 limit = sql.Literal(f"{max(1, int(timeout_s * 1000))}ms")
                 conn.execute(sql.SQL("SET statement_timeout = {}").format(limit))
+                if gentle:
+                    conn.execute("SET max_parallel_workers_per_gather = 0")
                 while (group := next_group()) is not None:
                     for task in group:
                         found = _run_one(conn, task, timeout_s)

@@ -39,6 +39,7 @@ class VerifyOptions:
     allow_decrease: tuple[str, ...] = ()
     strict: bool = False  # configured-key duplicates fail the check too
     progress: Callable[[int, int], None] | None = None  # (tables checked, tables) as the checks go
+    gentle: bool = False  # one connection, no parallel workers: the CPU stays with the application
 
 
 def applied_state_apps(alias: str) -> StateApps:
@@ -103,11 +104,13 @@ def verify_data_integrity(
         for key in baseline.meta.row_counts:
             if key in found.user_tables:
                 checks.count(found.user_tables[key])
-    results = runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s, progress=opts.progress)
+    results = runner.run(params, checks.take(), jobs=1 if opts.gentle else opts.jobs, timeout_s=timeout_s,
+                         progress=opts.progress, gentle=opts.gentle)
     generic = _generic_relations(specs, results, state_apps, report)
     for r in generic:
         checks.relation(r)
-    results |= runner.run(params, checks.take(), jobs=opts.jobs, timeout_s=timeout_s, progress=opts.progress)
+    results |= runner.run(params, checks.take(), jobs=1 if opts.gentle else opts.jobs, timeout_s=timeout_s,
+                          progress=opts.progress, gentle=opts.gentle)
 
     found_results = collect.Results(report, results, checks)
     collect.counts(found_results, counted)
