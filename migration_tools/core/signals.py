@@ -36,11 +36,11 @@ def install() -> None:
 
 
 @contextlib.contextmanager
-def shielded(say: Callable[[str], None]) -> Iterator[None]:
+def shielded(say: Callable[[str], None], what: str = "the undo") -> Iterator[None]:
     """While the block runs, a signal is told and ignored instead of interrupting it."""
 
     def note(signum: int, _frame: FrameType | None) -> None:
-        say(f"{signal.Signals(signum).name} received during the undo: ignored; the undo keeps the "
+        say(f"{signal.Signals(signum).name} received during {what}: ignored; {what} keeps the "
             "database in a known state and finishes first")
 
     previous = {sig: signal.getsignal(sig) for sig in HANDLED}

@@ -60,6 +60,15 @@ def take_backup(kit: Kit, options: MigrateOptions, report: Report) -> Path:
     from migration_tools.backup.create import create_backup
 
     report(step("Taking the pre-migrate backup ..."))
+    if kit.settings.backup_format == "pgbackrest":
+        from migration_tools.backup.pitr_take import create
+
+        with timeline.step("backup"):
+            point = create(kit, "pre-migrate", report=report)
+        report(step(f"Backup: restore point {point.meta.restore_point.name} after pgBackRest backup "
+                    f"{point.backup.label} ({point.seconds:.1f}s)"))
+        kit.log.info("pre-migrate restore point %s", point.path.name)
+        return point.path
     with timeline.step("backup"):
         made = create_backup(kit, "pre-migrate", deep=options.deep_backup)
     report(step(f"Backup: {made.dump} ({made.metadata.size_bytes:,} bytes, {made.seconds:.1f}s)"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from migration_tools.backup import inventory
+from migration_tools.backup import inventory, pitr_meta
 from migration_tools.backup import side_databases as sides
 from migration_tools.core.errors import KitError, OperationFailed
 from migration_tools.core.runtime import Kit
@@ -32,8 +32,12 @@ class Status:
         return sum(a.pending for a in self.apps)
 
 
-def newest_backup(backups: Path, database: str) -> str:
-    """The newest valid backup of this database, as 'file (created)'."""
+def newest_backup(backups: Path, database: str, fmt: str = "custom") -> str:
+    """The newest valid backup of this database, as 'file (created)'; for the pgBackRest tier the
+    newest restore point the kit recorded (list-backups says whether its backup is still kept)."""
+    if fmt == "pgbackrest":
+        point = next((m for _, m, _ in pitr_meta.all_points(backups, database) if m), None)
+        return f"restore point {point.restore_point.name} ({point.created_at})" if point else "none"
     entry = inventory.newest_valid(backups, database)
     return f"{entry.dump.name} ({entry.meta.created_at})" if entry and entry.meta else "none"
 
@@ -167,6 +171,6 @@ def collect(kit: Kit) -> Status:
         connection=kit.params.describe(),
         server_version=checks.server_version,
         apps=plan.per_app(ex),
-        newest_backup=newest_backup(kit.paths.backups, kit.params.dbname),
+        newest_backup=newest_backup(kit.paths.backups, kit.params.dbname, kit.settings.backup_format),
         checks=checks,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.db import connections
 
-from migration_tools.backup import metadata
+from migration_tools.backup import metadata, pitr_meta
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, plan
@@ -77,6 +77,11 @@ def restore_backup(
     """Rule 3 and 4: the pre-migrate backup when nobody else wrote since, else keep everything."""
     if backup is None:
         return failed(kit, report, "there is no pre-migrate backup to restore")
+    if pitr_meta.is_pitr_name(backup.name):
+        why = (f"the pre-migrate backup is restore point {backup.stem} of pgBackRest: restoring it takes the "
+               "whole cluster back, which the kit does only when asked")
+        kit.log.error("not restoring %s automatically: %s", backup.name, why)
+        return UndoOutcome(KEPT, reason=why)
     others, why = others_wrote_since(kit, backup, result)
     if others or why:
         detail = why or ", ".join(f"{t} ({n:,} row(s))" for t, n in sorted(others.items()))

@@ -26,6 +26,7 @@ USER_TABLES_SQL = (
     f"WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA_FILTER}"
 )
 DATABASE_SIZE_SQL = "SELECT pg_database_size(current_database())"
+CLUSTER_DATABASES_SQL = "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1"
 INVALID_INDEXES_SQL = "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE NOT i.indisvalid ORDER BY 1"
 
 

@@ -23,9 +23,9 @@ def test_the_tier_defaults_to_custom_with_two_jobs():
     ("raw", "error_id", "message"),
     [
         ({"BACKUP_FORMAT": "Directory"}, "settings-backup-format",
-         "MIGRATION_KIT['BACKUP_FORMAT'] is 'Directory', not one of 'custom', 'directory'"),
+         "MIGRATION_KIT['BACKUP_FORMAT'] is 'Directory', not one of 'custom', 'directory', 'pgbackrest'"),
         ({"BACKUP_FORMAT": None}, "settings-backup-format",
-         "MIGRATION_KIT['BACKUP_FORMAT'] is None, not one of 'custom', 'directory'"),
+         "MIGRATION_KIT['BACKUP_FORMAT'] is None, not one of 'custom', 'directory', 'pgbackrest'"),
         ({"BACKUP_JOBS": 0}, "settings-backup-jobs",
          "MIGRATION_KIT['BACKUP_JOBS'] is 0, not a whole number of at least 1"),
         ({"BACKUP_JOBS": 2.5}, "settings-backup-jobs",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migration_tools.cli import output, progress
+from migration_tools.cli import output, pitr, progress
 from migration_tools.cli.all_databases import all_databases_option
 from migration_tools.cli.options import database_option
 from migration_tools.core import runtime
@@ -23,6 +23,12 @@ from migration_tools.core.sizes import human_size
 def command(alias: str, deep: bool) -> None:
     """Take a verified, compressed pg_dump backup with metadata and a rollback script."""
     kit = runtime.start("backup", alias, apps=False)
+    if pitr.enabled(kit):
+        output.line(f"Backing up the cluster of {kit.params.describe()} with pgBackRest (reason: manual)")
+        if deep:
+            output.warn("--deep does not apply to the pgBackRest tier (validate-backup runs its verify)")
+        pitr.backup(kit)
+        return
 
     output.line(f"Backing up {kit.params.describe()} (reason: manual{', deep validation' if deep else ''})")
     from migration_tools.backup import create as backup

@@ -10,7 +10,7 @@ import click
 
 from migration_tools.backup import retention
 from migration_tools.backup import side_databases as sides
-from migration_tools.cli import output
+from migration_tools.cli import output, pitr
 from migration_tools.cli.commands.list_backups import created_text
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
@@ -40,6 +40,9 @@ def command(keep: int | None, older_than: float | None, dry_run: bool, alias: st
     """Remove old backups and kept databases beyond retention, and leftovers of interrupted commands."""
     kit = runtime.start("cleanup-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "cleanup-backups"):
+        if pitr.enabled(kit):
+            pitr.cleanup(kit, dry_run)
+            return
         keep = kit.settings.retention if keep is None else keep
         if keep < 1:
             raise BadInput(

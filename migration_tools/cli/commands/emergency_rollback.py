@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from migration_tools.backup import inventory
-from migration_tools.cli import output
+from migration_tools.cli import output, pitr
 from migration_tools.cli.options import database_option, rollback_dry_run_option, yes_option
 from migration_tools.cli.restoring import act, repair, require_confirmation_channel, restore_options
 from migration_tools.cli.runner import audited
@@ -59,6 +59,10 @@ def command(yes: bool, dry_run: bool, in_place: bool, lock_timeout: float, alias
     kit = runtime.start("emergency-rollback", alias, log_name="rollback", apps=False)
     with audited(kit, "emergency-rollback"):
         require_confirmation_channel(yes, dry_run)
+        if pitr.enabled(kit):
+            _, meta = pitr.newest_point(kit)
+            pitr.rollback(kit, meta, yes=yes, dry_run=dry_run, side=None, port=None)
+            return
         with deploy_lock.hold(kit.params, "rollback"):
             repair(kit, dry_run)
             plan = newest_valid_plan(kit, in_place=in_place, lock_timeout_s=lock_timeout)

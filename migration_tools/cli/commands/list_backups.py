@@ -10,7 +10,7 @@ import click
 from migration_tools.backup import inventory
 from migration_tools.backup import side_databases as sides
 from migration_tools.backup.inventory import BackupEntry
-from migration_tools.cli import output
+from migration_tools.cli import output, pitr
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
@@ -95,6 +95,9 @@ def command(alias: str, as_json: bool, all_databases: bool) -> None:
     """List this database's backups newest first: file, created, size, database, reason, valid."""
     kit = runtime.start("list-backups", alias, log_name="rollback", apps=False)
     with audited(kit, "list-backups"):
+        if pitr.enabled(kit):
+            pitr.list_points(kit, as_json)
+            return
         directory = kit.paths.backups
         entries = inventory.list_backups(directory, None if all_databases else kit.params.dbname)
         valid = [e for e in entries if e.valid]

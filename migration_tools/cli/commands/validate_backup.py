@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from migration_tools.backup import inventory, validate
-from migration_tools.cli import output, progress, reporting
+from migration_tools.cli import output, pitr, progress, reporting
 from migration_tools.cli.options import database_option
 from migration_tools.cli.runner import audited
 from migration_tools.core import runtime
@@ -27,6 +27,9 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
     """Check a backup: metadata, SHA-256, table of contents; exit 0 valid, 1 invalid."""
     kit = runtime.start("validate-backup", alias, log_name="rollback", apps=False)
     with audited(kit, f"validate-backup {path}"):
+        if pitr.enabled(kit) or pitr.is_point(path):
+            pitr.validate(kit, path)
+            return
         dump = inventory.resolve(path, kit.paths.backups, anywhere=True)
         level = "deep" if deep else "full" if full else "shallow"
         output.line(f"Validating {dump} ({level}) ...")
