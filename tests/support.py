@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,20 @@ def base_env(server: Server, dbname: str, workdir: Path) -> dict[str, str]:
         PYTHONPATH=str(REPO),
     )
     return env
+
+
+def use_kit_settings(db: Database, folder: Path, kit: dict[str, Any], base: str = SETTINGS) -> None:
+    """Run the kit with the settings module `base` plus these MIGRATION_KIT keys: a real module
+    written to `folder`, put on the commands' PYTHONPATH."""
+    module = f"kit_settings_{uuid.uuid4().hex[:10]}"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(
+        f"from {base} import *  # noqa: F403\n"
+        f"from {base} import MIGRATION_KIT\n"
+        f"MIGRATION_KIT = {{**MIGRATION_KIT, **{kit!r}}}\n"
+    )
+    path = base_env(db.server, db.name, db.workdir)["PYTHONPATH"]
+    db.env.update(DJANGO_SETTINGS_MODULE=module, PYTHONPATH=f"{path}:{folder}")
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0):

@@ -34,6 +34,7 @@ from tests.support import (
     resign,
     side_databases,
     stderr_last,
+    use_kit_settings,
     wait_for,
 )
 
@@ -44,15 +45,7 @@ FAILING_SETTINGS = "tests.fixtures.failing_settings"  # the demo plus an app who
 
 def use_settings(db: Database, tmp_path: Path, base: str = DEMO_SETTINGS, **kit: object) -> None:
     """Run the kit with the settings module `base` plus these MIGRATION_KIT keys (a real module)."""
-    module = f"kit_tier_{abs(hash((base, *sorted(kit.items())))) % 10**8}"
-    folder = tmp_path / "settings"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{module}.py").write_text(
-        f"from {base} import *  # noqa: F403\n"
-        f"from {base} import MIGRATION_KIT\n"
-        f"MIGRATION_KIT = {{**MIGRATION_KIT, **{kit!r}}}\n"
-    )
-    db.env.update(DJANGO_SETTINGS_MODULE=module, PYTHONPATH=f"{db.env['PYTHONPATH']}:{folder}")
+    use_kit_settings(db, tmp_path / "settings", kit, base)
 
 
 @pytest.fixture

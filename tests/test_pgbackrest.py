@@ -19,9 +19,8 @@ import pytest
 
 from devtools.pg_backrest import STANZA, BackrestServer
 from devtools.pg_server import create_database, free_port
-from tests.support import EXAMPLE, REPO, Database, base_env
+from tests.support import EXAMPLE, REPO, Database, base_env, use_kit_settings
 
-DEMO_SETTINGS = "medguard_backend.settings.production"
 KILLED = REPO / "tests" / "fixtures" / "bin" / "pgbackrest_killed.sh"
 FAIL_ONCE = REPO / "tests" / "fixtures" / "bin" / "fail_once.sh"
 
@@ -47,18 +46,9 @@ def demo(br: BackrestServer, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def use(db: Database, tmp_path: Path, **pgbackrest: Any) -> None:
     """Run the kit with the demo's settings, the pgBackRest tier and these PGBACKREST keys."""
-    server = db.server
-    assert isinstance(server, BackrestServer)
-    values = {k: v for k, v in (server.kit_settings() | pgbackrest).items() if v is not None}
-    module = f"br_{uuid.uuid4().hex[:8]}"
-    folder = tmp_path / "settings"
-    folder.mkdir(exist_ok=True)
-    (folder / f"{module}.py").write_text(
-        f"from {DEMO_SETTINGS} import *  # noqa: F403\n"
-        f"from {DEMO_SETTINGS} import MIGRATION_KIT\n"
-        f"MIGRATION_KIT = {{**MIGRATION_KIT, 'BACKUP_FORMAT': 'pgbackrest', 'PGBACKREST': {values!r}}}\n")
-    path = base_env(server, db.name, db.workdir)["PYTHONPATH"]
-    db.env.update(DJANGO_SETTINGS_MODULE=module, PYTHONPATH=f"{path}:{folder}")
+    assert isinstance(db.server, BackrestServer)
+    values = {k: v for k, v in (db.server.kit_settings() | pgbackrest).items() if v is not None}
+    use_kit_settings(db, tmp_path / "settings", {"BACKUP_FORMAT": "pgbackrest", "PGBACKREST": values})
 
 
 @pytest.fixture
@@ -248,13 +238,7 @@ def test_role_that_may_not_create_restore_points_is_refused(bdb: Database, br: B
 )
 def test_bad_pgbackrest_settings_stop_before_anything(db: Database, tmp_path: Path, kit: dict[str, Any],
                                                        named: str) -> None:
-    folder = tmp_path / "settings"
-    folder.mkdir()
-    (folder / "bad_br.py").write_text(
-        f"from {DEMO_SETTINGS} import *  # noqa: F403\n"
-        f"from {DEMO_SETTINGS} import MIGRATION_KIT\n"
-        f"MIGRATION_KIT = {{**MIGRATION_KIT, **{kit!r}}}\n")
-    db.env.update(DJANGO_SETTINGS_MODULE="bad_br", PYTHONPATH=f"{db.env['PYTHONPATH']}:{folder}")
+    use_kit_settings(db, tmp_path / "settings", kit)
     refused = db.script("backup")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert named in refused.stderr and refused.stderr.strip().endswith("[settings-pgbackrest]")
