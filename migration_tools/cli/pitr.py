@@ -29,7 +29,9 @@ def enabled(kit: Kit) -> bool:
 
 
 def is_point(name: str) -> bool:
-    return pitr_meta.is_pitr_name(Path(name).name) or pitr_meta.MARKER in Path(name).name
+    """A restore point's name (with or without .json): those go to the pgBackRest tier's commands,
+    whatever the tier now; a dump's name to the pg_dump tiers' (a tier switch keeps both usable)."""
+    return pitr_meta.MARKER in Path(name).name
 
 
 def backup(kit: Kit, reason: str = "manual") -> None:

@@ -41,7 +41,7 @@ def command(filename: str, yes: bool, dry_run: bool, in_place: bool, lock_timeou
     """
     kit = runtime.start("rollback", alias, log_name="rollback", apps=False)
     with audited(kit, f"rollback {filename}"):
-        if pitr.enabled(kit) or pitr.is_point(filename):
+        if pitr.is_point(filename):
             require_confirmation_channel(yes, dry_run)
             _, meta = pitr.resolve(kit, filename)
             pitr.rollback(kit, meta, yes=yes, dry_run=dry_run, side=side_datadir, port=side_port)

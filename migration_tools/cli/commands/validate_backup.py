@@ -27,7 +27,7 @@ def command(path: str, full: bool, deep: bool, alias: str) -> None:
     """Check a backup: metadata, SHA-256, table of contents; exit 0 valid, 1 invalid."""
     kit = runtime.start("validate-backup", alias, log_name="rollback", apps=False)
     with audited(kit, f"validate-backup {path}"):
-        if pitr.enabled(kit) or pitr.is_point(path):
+        if pitr.is_point(path):
             pitr.validate(kit, path)
             return
         dump = inventory.resolve(path, kit.paths.backups, anywhere=True)
