@@ -6,6 +6,7 @@ point-in-time restores of the whole cluster through the configured stop and star
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +95,12 @@ def test_backup_metadata_list_validate_and_expire(bdb: Database, br: BackrestSer
     assert (bdb.workdir / "backups" / f"{first}.json").stat().st_mode & 0o077 == 0
     assert f"Newest backup: restore point {first} (" in bdb.script("status").stdout
     second = backup(bdb)
+    # The operator's own pgBackRest runs (in the host's TZ, here UTC) still work after the kit's,
+    # whose Django process runs in the demo's TIME_ZONE (UTC+2): pgBackRest labels by local time.
+    own = subprocess.run([*br.pgbackrest(), f"--stanza={STANZA}", "--type=incr", "backup"],
+                         capture_output=True, text=True, check=False, env={k: v for k, v in os.environ.items()
+                                                                        if k != "TZ"})
+    assert own.returncode == 0, own.stdout + own.stderr
     assert json.loads((bdb.workdir / "backups" / f"{second}.json").read_text())["backup_type"] == "incr"
 
     listed = bdb.rollback_manager("list-backups")

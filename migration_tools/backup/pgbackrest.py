@@ -5,10 +5,12 @@ stops it), and a failure message in the kit's one shape (pg.tools.tool_failure).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from migration_tools import STARTUP_TZ
 from migration_tools.core.errors import OperationFailed, prog_name
 from migration_tools.core.pgbackrest_config import PgBackRestSettings
 from migration_tools.core.redact import redact
@@ -38,12 +40,23 @@ def argv(settings: PgBackRestSettings, command: str, *options: str) -> list[str]
     return [*settings.command, f"--stanza={settings.stanza}", *options, command]
 
 
+def startup_env() -> dict[str, str]:
+    """The environment with the TZ the kit started with: Django's set-up sets TZ to the project's
+    TIME_ZONE, and pgBackRest names backups by local time and refuses a label that sorts before
+    the newest, so the operator's own runs (cron, in the TZ of the host) would fail after ours."""
+    env = dict(os.environ)
+    env.pop("TZ", None)
+    if STARTUP_TZ is not None:
+        env["TZ"] = STARTUP_TZ
+    return env
+
+
 def run(settings: PgBackRestSettings, command: str, *options: str, what: str = "") -> str:
     """pgBackRest's stdout; PgBackRestFailed naming its error otherwise."""
     try:
         done = subprocess.Popen(
             argv(settings, command, *options), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=tools.OWN_SESSION,
+            stderr=subprocess.PIPE, text=True, start_new_session=tools.OWN_SESSION, env=startup_env(),
         )
     except OSError as exc:
         raise PgBackRestFailed(

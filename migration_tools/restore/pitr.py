@@ -86,7 +86,8 @@ def describe(meta: PitrMeta, databases: list[str]) -> list[str]:
 def _command(argv: tuple[str, ...] | list[str], what: str) -> None:
     try:
         done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT_S, check=False, start_new_session=tools.OWN_SESSION)
+                              timeout=COMMAND_TIMEOUT_S, check=False, start_new_session=tools.OWN_SESSION,
+                              env=pgbackrest.startup_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise OperationFailed("pitr-server-command", f"{what} ({shlex.join(argv)}) did not run: {exc}",
                               NEXT.format(what=what)) from exc
