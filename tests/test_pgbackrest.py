@@ -137,6 +137,12 @@ def test_release_rolled_back_to_its_restore_point_and_the_rollback_undone(bdb: D
     assert released > before
     bdb.query("DELETE FROM medications_doselog WHERE id % 3 = 0 RETURNING id")
     left = doselogs(bdb)
+    point = re.search(r"Backup: restore point (\S+) after", migrated.stdout)
+    assert point, migrated.stdout
+    checked = bdb.script("verify-data")  # rows lost since the newest backup: the pre-migrate point
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"rows compared with {point.group(1)}.json" in checked.stdout
+    assert re.search(r"public.medications_doselog: [0-9,]+ row\(s\) fewer than in the backup", checked.stdout)
 
     plan = bdb.rollback_manager("emergency-rollback", "--dry-run")
     assert plan.returncode == 0, plan.stdout + plan.stderr

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from migration_tools.backup import inventory, metadata, validate
+from migration_tools.backup import inventory, metadata, pitr_meta, validate
 from migration_tools.backup.metadata import BackupMeta
+from migration_tools.backup.pitr_meta import PitrMeta
 from migration_tools.core.errors import KitError
 from migration_tools.deploy.integrity.labels import is_allowed
 from migration_tools.deploy.integrity.report import Loss
@@ -16,12 +17,22 @@ from migration_tools.deploy.integrity.report import Loss
 
 @dataclass(frozen=True)
 class Baseline:
-    name: str  # the dump's file name
-    meta: BackupMeta
+    name: str  # the dump's file name, or the restore point's metadata file (pgBackRest tier)
+    meta: BackupMeta | PitrMeta
     note: str = ""  # said once in the report (e.g. a backup of another database)
 
 
 def newest_valid(backups_dir: Path, database: str) -> Baseline | None:
+    """The newest of: the newest dump of `database` that passes the shallow checks, and the
+    newest restore point the pgBackRest tier recorded for it (its counts were read at the point)."""
+    dump = _newest_valid_dump(backups_dir, database)
+    point = next((m for _, m, _ in pitr_meta.all_points(Path(backups_dir), database) if m), None)
+    if point is not None and (dump is None or point.created_at > dump.meta.created_at):
+        return Baseline(point.file, point)
+    return dump
+
+
+def _newest_valid_dump(backups_dir: Path, database: str) -> Baseline | None:
     """The newest backup of `database` (by its metadata's time) that passes the shallow checks.
 
     Metadata is read for every backup, but only the newest are validated (SHA-256 and table of
@@ -43,7 +54,13 @@ def newest_valid(backups_dir: Path, database: str) -> Baseline | None:
 
 
 def named(text: str, backups_dir: Path, database: str) -> Baseline:
-    """The backup `--against` names (a dump or its .json, in the backup directory or a path)."""
+    """The backup `--against` names (a dump or its .json, in the backup directory or a path, or a
+    restore point of the pgBackRest tier)."""
+    if pitr_meta.MARKER in Path(text).name:
+        point = pitr_meta.load(pitr_meta.path_for(Path(backups_dir), Path(text).name.removesuffix(".json")))
+        note = "" if point.database == database else (
+            f"{point.file} is a restore point of database '{point.database}', compared with '{database}'")
+        return Baseline(point.file, point, note)
     dump = inventory.resolve(text, backups_dir, anywhere=True)
     meta = metadata.load(metadata.meta_path_for(dump))
     note = "" if meta.database == database else (
