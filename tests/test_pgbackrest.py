@@ -234,8 +234,18 @@ def test_role_that_may_not_create_restore_points_is_refused(bdb: Database, br: B
     before = labels(br)
     refused = bdb.script("backup", env={"DB_USER": role, "DB_PASSWORD": password})
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert f"role '{role}' may not create restore points" in refused.stderr
+    assert f"role '{role}' may not create restore points (pg_create_restore_point(text), pg_switch_wal())" \
+        in refused.stderr
+    assert f"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {role}; then run" in refused.stderr
     assert labels(br) == before and points(bdb) == []
+    # Granted those two functions and read access, a role that is not a superuser takes the backup.
+    with bdb.connect() as conn:
+        for grant in ("EXECUTE ON FUNCTION pg_create_restore_point(text)",
+                      "EXECUTE ON FUNCTION pg_switch_wal()", "SELECT ON ALL TABLES IN SCHEMA public"):
+            conn.execute(f"GRANT {grant} TO {role}")
+    granted = bdb.script("backup", env={"DB_USER": role, "DB_PASSWORD": password})
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert len(points(bdb)) == 1 and len(labels(br)) == len(before) + 1
 
 
 @pytest.mark.parametrize(

@@ -50,13 +50,19 @@ def settings_of(kit: Kit) -> PgBackRestSettings:
     return found
 
 
+NEEDED_FUNCTIONS = ("pg_create_restore_point(text)", "pg_switch_wal()")  # superuser-only by default
+
+
 def require_restore_point_privilege(conn: psycopg.Connection[Any], user: str) -> None:
-    allowed = db.scalar(conn, "SELECT has_function_privilege('pg_create_restore_point(text)', 'EXECUTE')")
-    if not allowed:
+    """Refuse before pgBackRest runs when the role may not create the point or switch the WAL."""
+    missing = [f for f in NEEDED_FUNCTIONS
+               if not db.scalar(conn, "SELECT has_function_privilege(%s, 'EXECUTE')", (f,))]
+    if missing:
+        grants = "; ".join(f"GRANT EXECUTE ON FUNCTION {f} TO {user}" for f in missing)
         raise BadInput(
             "pitr-privilege",
-            f"role '{user}' may not create restore points (pg_create_restore_point); nothing was changed",
-            f"GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO {user}; run {prog_name()} backup",
+            f"role '{user}' may not create restore points ({', '.join(missing)}); nothing was changed",
+            f"{grants}; then run {prog_name()} backup",
         )
 
 
