@@ -23,34 +23,20 @@ Writes bench/results/pgbackrest.md (bench/pgbackrest_report.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pgbackrest_report import render
 from bench.pgbackrest_steps import measure
-from bench.scale_common import REPO
+from bench.scale_common import REPO, bench_main
 
 RESULTS = REPO / "bench" / "results" / "pgbackrest.md"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=10_000_000)
-    parser.add_argument("--no-write", action="store_true", help="print the results, do not write the file")
-    args = parser.parse_args(argv)
-    measured = measure(args.scale, Path(tempfile.mkdtemp(prefix="bench_br_")))
-    command = f"bench/bench_pgbackrest.py --scale {args.scale}"
-    text = render(measured, args.scale, command)
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-    return 0
+    return bench_main(argv, __doc__, "bench/bench_pgbackrest.py", RESULTS, measure, render)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,14 @@ sampling of pg_stat_replication every 0.25 s. Writes bench/results/replica_lag.m
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.replica_lag_steps import LIMITS, PAUSE_S, Measured, Run, measure
-from bench.scale_common import REPO, machine, utc_now
+from bench.scale_common import REPO, bench_main, machine, utc_now
 
 RESULTS = REPO / "bench" / "results" / "replica_lag.md"
 ARGV = "./production_migrate.sh zero-downtime --allow-unsafe --no-backup --monitor --interval 1"
@@ -127,18 +125,7 @@ Reproduce: `.venv/bin/python {command}`.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=10_000_000)
-    parser.add_argument("--no-write", action="store_true", help="print the results, do not write the file")
-    args = parser.parse_args(argv)
-    measured = measure(args.scale, Path(tempfile.mkdtemp(prefix="bench_lag_")))
-    text = render(measured, args.scale, f"bench/bench_replica_lag.py --scale {args.scale}")
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-    return 0
+    return bench_main(argv, __doc__, "bench/bench_replica_lag.py", RESULTS, measure, render)
 
 
 if __name__ == "__main__":

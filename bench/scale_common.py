@@ -10,7 +10,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,3 +122,23 @@ def machine() -> str:
 
 def utc_now() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def bench_main(argv: list[str] | None, doc: str | None, script: str, results: Path,
+               measure: Callable[[int, Path], Any], render: Callable[[Any, int, str], str]) -> int:
+    """The benchmarks' command line: --scale N (default 10M rows) and --no-write; measure in a
+    temporary directory, print the results and write them to `results`."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=10_000_000)
+    parser.add_argument("--no-write", action="store_true", help="print the results, do not write the file")
+    args = parser.parse_args(argv)
+    measured = measure(args.scale, Path(tempfile.mkdtemp(prefix=f"{Path(script).stem}_")))
+    text = render(measured, args.scale, f"{script} --scale {args.scale}")
+    print(text)
+    if not args.no_write:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(text)
+    return 0
