@@ -38,7 +38,7 @@ class BackrestServer(Server):
     """`Server` plus a pgBackRest stanza; start() configures and creates the stanza once.
 
     Always Debian's PostgreSQL build (devtools.pg_bin.debian_bindir), whatever the matrix row: the
-    pgBackRest Debian ships (2.45) supports PostgreSQL up to 15 only, and refuses 16 and 18.
+    pgBackRest Debian ships here (2.45) predates PostgreSQL 16 and is not tested against it.
     """
 
     def __post_init__(self) -> None:
