@@ -13,7 +13,10 @@ import pytest
 
 from devtools.pg_replica import Replica
 from devtools.pg_server import Server
-from tests.support import Database
+from migration_tools.core.djangoenv import ConnParams
+from migration_tools.core.errors import OperationFailed
+from migration_tools.zerodowntime.replica_gate import ReplicaGate
+from tests.support import Database, wait_for
 
 REPLICA_SETTINGS = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.replica_settings"}
 
@@ -77,3 +80,35 @@ def test_a_replica_that_never_catches_up_fails_the_run_and_it_is_undone(db: Data
     assert "a replica stayed more than 1s behind for 3s" in result.stderr
     assert "[zero-downtime-rolled-back]" in result.stderr
     assert db.applied() == before
+
+
+def test_an_undo_does_not_wait_for_a_lagging_replica(db: Database, replica: Replica):
+    """The gate holds statements back while the paused replica lags, but not the statements of an
+    undo: reversing a failed run must not leave the database half-migrated longer."""
+    with replica.connect() as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    gate = ReplicaGate(ConnParams(db.name, "postgres", "127.0.0.1", db.server.port, db.server.password),
+                       limit=1, max_wait=1)
+    try:
+        with db.connect() as conn:
+            conn.execute("CREATE TABLE lag_marker AS SELECT generate_series(1, 1000) AS n")
+
+        def held_back() -> bool:  # the replica's reported lag grows past the limit within seconds
+            try:
+                gate.wait()
+            except OperationFailed as exc:
+                assert "a replica stayed more than 1s behind for 1s" in exc.message
+                return True
+            return False
+
+        wait_for(held_back, "the gate to hold a statement back", timeout=30)
+        started = time.monotonic()
+        with gate.aside():
+            gate.wait()
+        assert time.monotonic() - started < 0.5
+        with pytest.raises(OperationFailed):  # and holds statements back again afterwards
+            gate.wait()
+    finally:
+        gate.close()
+        with replica.connect() as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")

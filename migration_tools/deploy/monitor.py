@@ -256,12 +256,12 @@ class MigrationMonitor:
     def _db_sample(self) -> samples.DbSample | None:
         if self._probe is None:
             return None
-        had_connection = self._probe.ever_connected
         try:
             result = self._probe.sample()
         except (KitError, psycopg.Error) as exc:
             text = exc.message if isinstance(exc, KitError) else str(exc).strip()
-            what = "monitoring connection lost" if had_connection else "cannot open the monitoring connection"
+            lost = self._probe.ever_connected  # read after the failure: opened by this sample, then lost
+            what = "monitoring connection lost" if lost else "cannot open the monitoring connection"
             self._faults.fail("db", f"{what}: {text}; retrying on the next sample")
             return None
         self._faults.clear("db", "monitoring connection restored")

@@ -133,9 +133,13 @@ class DbProbe:
             self.conn = (databases.connect_maintenance(self.params, "monitor") if self.aside
                          else db.connect(self.params, purpose="monitor", timeout=RECONNECT_TIMEOUT))
             self.ever_connected = True  # opened: a failure from here on is a lost connection
-            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
-            self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
+            fresh = True
+        else:
+            fresh = False
         try:
+            if fresh:
+                self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+                self.conn.execute(f"SET lock_timeout = '{STATEMENT_TIMEOUT}'")
             row = self.conn.execute(DB_SAMPLE_SQL, {"db": self.params.dbname}).fetchone()
         except psycopg.Error:
             self.close()

@@ -10,10 +10,11 @@ measured), and waits, up to `max_wait` seconds in all, after which the statement
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -37,6 +38,17 @@ class ReplicaGate:
         self.unknown = ""
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        self.standing_aside = False  # during an undo: reversing the run must not wait on a replica
+
+    @contextlib.contextmanager
+    def aside(self) -> Iterator[None]:
+        """While an undo runs, statements go on without waiting: a replica that lags is no reason to
+        leave the database half-migrated longer (its lag is still measured by the monitor)."""
+        self.standing_aside = True
+        try:
+            yield
+        finally:
+            self.standing_aside = False
 
     def _largest(self) -> replication.Replica | None:
         if self._conn is None or self._conn.closed:
@@ -59,6 +71,8 @@ class ReplicaGate:
 
     def wait(self) -> None:
         """Return once every replica is within the limit; raise after `max_wait` seconds of waiting."""
+        if self.standing_aside:
+            return
         try:
             largest = self._largest()
         except (KitError, psycopg.Error) as exc:

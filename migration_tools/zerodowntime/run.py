@@ -159,7 +159,7 @@ def _apply_and_check(
         what = _failure_text(result, config)
         kit.log.error("%s: %s", what, result.error)
         report(Event("fail", f"FAILED: {what}: {result.error}"))
-        with _undoing(report) as marked:
+        with _undoing(report, watchers.gate) as marked:
             undone = recover.recover(kit, release, result, release.applied_before, outcome.backup,
                                      shape_before, report)
             marked.outcome = "ok" if undone.outcome == undo.ROLLED_BACK else "failed"
@@ -179,7 +179,7 @@ def _apply_and_check(
     except (Exception, KeyboardInterrupt) as exc:
         cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
         report(Event("fail", f"FAILED after migrating: {cause}"))
-        with _undoing(report) as marked:
+        with _undoing(report, watchers.gate) as marked:
             result, undone = recover.undo_applied(kit, release, result.done, release.applied_before,
                                                   outcome.backup, shape_before, False, report)
             marked.outcome = "ok" if undone.outcome == undo.ROLLED_BACK else "failed"
@@ -192,9 +192,10 @@ def _apply_and_check(
 
 
 @contextlib.contextmanager
-def _undoing(report: Report) -> Iterator[Any]:
-    """The undo: on the timeline, and shielded from a second signal."""
-    with signals.shielded(lambda text: report(Event("warn", text))), timeline.step("undo", "undo") as marked:
+def _undoing(report: Report, gate: ReplicaGate) -> Iterator[Any]:
+    """The undo: on the timeline, shielded from a second signal, not waiting for lagging replicas."""
+    with signals.shielded(lambda text: report(Event("warn", text))), gate.aside(), \
+            timeline.step("undo", "undo") as marked:
         yield marked
 
 
