@@ -63,6 +63,9 @@ class Watch:
     # -- polled -------------------------------------------------------------------------------
 
     def status(self) -> Status | None:
+        # The server first, then the step: a step read before a slow query could name a migration
+        # that finished while it ran, beside the next one's index build.
+        activities = self._activities()
         with self._lock:
             step, counter = self._step, self._counter
         parts: list[str] = [step] if step else []
@@ -77,7 +80,7 @@ class Watch:
                 "",
                 key + "|count",
             )
-        for activity in self._activities():
+        for activity in activities:
             if activity.kind != "copy":
                 parts.append(activity.describe())
                 fraction, done, unit = activity.fraction, None, ""
