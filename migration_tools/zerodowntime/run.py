@@ -38,8 +38,10 @@ from migration_tools.zerodowntime.replica_gate import ReplicaGate
 from migration_tools.zerodowntime.retry import is_lock_timeout
 from migration_tools.zerodowntime.settings import ZeroDowntimeSettings
 
-# The application keeps running: verify-data on one connection, without parallel workers.
+# The application keeps running: verify-data on one connection, without parallel workers; the
+# baseline before migrating only what new problems are judged against (no counts, no duplicates).
 GENTLE = VerifyOptions(gentle=True)
+GENTLE_BASELINE = VerifyOptions(gentle=True, problems_only=True)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
         with timeline.step("verify-data before"):
-            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias, GENTLE)
+            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias, GENTLE_BASELINE)
         shape_before = recover.current_shape(kit)
         tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
         with watch.watching(kit, config, retries, gate, tables, monitor=monitor, report=report) as watchers:
