@@ -16,6 +16,7 @@ thread that started while the command ran, not the kit's probe.
   library  the same with ENGINE django_zero_downtime_migrations.backends.postgres and the library's
            recommended settings (lock and statement timeout 2s, flexible statement timeout)
   kit      ./production_migrate.sh zero-downtime --allow-unsafe --no-backup
+  kit_no_verify   the same with --no-verify: the migration alone, without verify-data's scans
 
 `--no-backup` for the kit because the others take none (pg_dump's ACCESS SHARE blocks no writer).
 Writes bench/results/zero_downtime.md.
@@ -59,9 +60,10 @@ def env_for(server: Server, dbname: str, work: Path, settings: str) -> dict[str,
 
 
 def command(arm: str) -> tuple[list[str], str]:
-    if arm == "kit":
-        return ([str(REPO / "production_migrate.sh"), "zero-downtime", "--allow-unsafe", "--no-backup"],
-                "medguard_backend.settings.production")
+    if arm in ("kit", "kit_no_verify"):
+        skip = ["--no-verify"] if arm == "kit_no_verify" else []
+        argv = [str(REPO / "production_migrate.sh"), "zero-downtime", "--allow-unsafe", "--no-backup"]
+        return [*argv, *skip], "medguard_backend.settings.production"
     settings = "bench.zd_library_settings" if arm == "library" else "medguard_backend.settings.production"
     return [sys.executable, str(EXAMPLE / "manage.py"), "migrate", "--no-input"], settings
 

@@ -8,7 +8,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-ARMS = ("plain", "library", "kit")
+ARMS = ("plain", "library", "kit", "kit_no_verify")
+LABELS = {"kit": "kit (zero-downtime)", "kit_no_verify": "kit --no-verify"}
 TARGET_MS = 100.0
 
 INTRO = (
@@ -60,7 +61,7 @@ def _summary_rows(results: list[dict[str, Any]], sizes: dict[int, tuple[int, flo
             if not runs:
                 continue
             lines.append(
-                f"| {count:,} ({seeded:.0f} s) | {arm} | {len(runs)} | "
+                f"| {count:,} ({seeded:.0f} s) | {LABELS.get(arm, arm)} | {len(runs)} | "
                 f"{statistics.median(r['seconds'] for r in runs):.2f} s | "
                 f"**{_ms([r['write_ms'] for r in runs])} ms** | {_ms([r['read_ms'] for r in runs])} ms | "
                 f"{_ms([r['noise_ms'] for r in runs])} ms | "
@@ -79,9 +80,9 @@ def _run_rows(results: list[dict[str, Any]], sizes: dict[int, tuple[int, float]]
                 per_table = "; ".join(
                     f"{t.split('_', 1)[1]} {v['write_ms']:.0f} / {v['read_ms']:.0f} "
                     f"({v['write_lock_ms']:.0f} / {v['read_lock_ms']:.0f})" for t, v in r["tables"].items())
-                lines.append(f"| {count:,} | {arm} | {number} | {r['seconds']:.2f} s | {r['write_ms']:.0f} / "
-                             f"{r['read_ms']:.0f} | {r['noise_ms']:.0f} | {r['write_lock_ms']:.0f} / "
-                             f"{r['read_lock_ms']:.0f} | {per_table} |")
+                lines.append(f"| {count:,} | {LABELS.get(arm, arm)} | {number} | {r['seconds']:.2f} s | "
+                             f"{r['write_ms']:.0f} / {r['read_ms']:.0f} | {r['noise_ms']:.0f} | "
+                             f"{r['write_lock_ms']:.0f} / {r['read_lock_ms']:.0f} | {per_table} |")
     return lines
 
 
@@ -90,35 +91,40 @@ def _compare(kit: list[float], lib: list[float], how: str) -> str:
     return f"{how} {k:.0f} ms against the library's {b:.0f} ms ({'no worse' if k <= b else 'WORSE'})"
 
 
+def _kit_line(count: int, arm: str, kit: list[dict[str, Any]], lib: list[dict[str, Any]],
+              plain: list[dict[str, Any]]) -> str:
+    write = [r["write_ms"] for r in kit]
+    lock = [r["write_lock_ms"] for r in kit]
+    worst = max(kit, key=lambda r: r["write_ms"])
+    return (
+        f"- **{count:,} rows, {LABELS[arm]}.** Longest writer stall: worst {max(write):.0f} ms (target "
+        f"< {TARGET_MS:.0f} ms: {'met' if max(write) < TARGET_MS else 'NOT met'}); against the library: "
+        f"{_compare(write, [r['write_ms'] for r in lib], 'median')}, "
+        f"{_compare(write, [r['write_ms'] for r in lib], 'worst')}. Lock stall (noise taken out): "
+        f"{_compare(lock, [r['write_lock_ms'] for r in lib], 'worst')}. Plain migrate: worst "
+        f"{_worst(plain, 'write_ms'):.0f} ms, lock stall {_worst(plain, 'write_lock_ms'):.0f} ms. "
+        f"Wall time (medians): {_median(kit, 'seconds'):.1f} s, the library {_median(lib, 'seconds'):.1f} s, "
+        f"plain migrate {_median(plain, 'seconds'):.1f} s. The kit's own probe, in its worst run: "
+        f"\"{worst['kit_line']}\"")
+
+
 def _verdict(results: list[dict[str, Any]], sizes: dict[int, tuple[int, float]]) -> list[str]:
     lines = []
     for rows, (count, _seeded) in sizes.items():
         arms = _by_arm(results, rows)
-        kit, lib, plain = arms["kit"], arms["library"], arms["plain"]
-        if not (kit and lib and plain):
-            continue
-        write = [r["write_ms"] for r in kit]
-        lock = [r["write_lock_ms"] for r in kit]
-        worst = max(kit, key=lambda r: r["write_ms"])
-        lines.append(
-            f"- **{count:,} rows.** zero-downtime's longest writer stall: worst {max(write):.0f} ms (target "
-            f"< {TARGET_MS:.0f} ms: {'met' if max(write) < TARGET_MS else 'NOT met'}); against the library: "
-            f"{_compare(write, [r['write_ms'] for r in lib], 'median')}, "
-            f"{_compare(write, [r['write_ms'] for r in lib], 'worst')}. Its lock stall (noise taken out): "
-            f"{_compare(lock, [r['write_lock_ms'] for r in lib], 'worst')}. Plain migrate: worst "
-            f"{_worst(plain, 'write_ms'):.0f} ms, lock stall {_worst(plain, 'write_lock_ms'):.0f} ms. "
-            f"Wall time (medians): zero-downtime {_median(kit, 'seconds'):.1f} s, the library "
-            f"{_median(lib, 'seconds'):.1f} s, plain migrate {_median(plain, 'seconds'):.1f} s. "
-            "The kit's own probe, in its worst run: "
-            f"\"{worst['kit_line']}\"")
+        lines += [_kit_line(count, arm, arms[arm], arms["library"], arms["plain"])
+                  for arm in LABELS if arms[arm] and arms["library"] and arms["plain"]]
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
-        kit = {rows: _by_arm(results, rows)["kit"] for rows in (small, large)}
-        if kit[small] and kit[large]:
-            def change(name: str, pick: Any) -> str:
+        for arm in LABELS:
+            kit = {rows: _by_arm(results, rows)[arm] for rows in (small, large)}
+            if not (kit[small] and kit[large]):
+                continue
+
+            def change(name: str, pick: Any, kit: dict[int, list[dict[str, Any]]] = kit) -> str:
                 return f"{pick(kit[large], name) - pick(kit[small], name):+.0f} ms"
             lines.append(
-                f"- From {sizes[small][0]:,} to {sizes[large][0]:,} rows, zero-downtime's longest writer "
+                f"- From {sizes[small][0]:,} to {sizes[large][0]:,} rows, {LABELS[arm]}'s longest writer "
                 f"stall changed by {change('write_ms', _median)} (medians), {change('write_ms', _worst)} "
                 f"(worst), and its lock stall by {change('write_lock_ms', _worst)} (worst).")
     return lines

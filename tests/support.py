@@ -112,6 +112,19 @@ def use_kit_settings(db: Database, folder: Path, kit: dict[str, Any], base: str 
     db.env.update(DJANGO_SETTINGS_MODULE=module, PYTHONPATH=f"{path}:{folder}")
 
 
+def make_orphans(db: Database, rows: int) -> None:
+    """Orphans that exist before the release: a foreign key without its constraint, as a bulk load
+    with triggers off leaves."""
+    with db.connect() as conn:
+        name = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'security_securityevent'::regclass "
+            "AND contype = 'f'"
+        ).fetchone()[0]
+        conn.execute(f'ALTER TABLE security_securityevent DROP CONSTRAINT "{name}"')
+        conn.execute("UPDATE security_securityevent SET user_id = 999999 WHERE id IN "
+                     f"(SELECT id FROM security_securityevent ORDER BY id LIMIT {rows})")
+
+
 def wait_for(predicate, what: str, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from migration_tools.core.djangoenv import ConnParams
 from migration_tools.pg import deploy_lock
-from tests.support import Database
+from tests.support import Database, make_orphans
 
 FAILING = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.failing_settings"}
 IRREVERSIBLE = FAILING | {"FAILING_APP_MODE": "irreversible"}
@@ -282,19 +282,6 @@ def test_writes_by_the_application_since_the_backup_stop_the_automatic_restore(d
     # Nothing lost: every row the application committed is there.
     assert demo_db.scalar("SELECT count(*) FROM security_securityevent") == events_before + len(inserted)
     assert ("medguard_notifications", "0003_purge_expired_notifications") in demo_db.applied()
-
-
-def make_orphans(db: Database, rows: int) -> None:
-    """Orphans that exist before the release: a foreign key without its constraint, as a bulk load
-    with triggers off leaves."""
-    with db.connect() as conn:
-        name = conn.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'security_securityevent'::regclass "
-            "AND contype = 'f'"
-        ).fetchone()[0]
-        conn.execute(f'ALTER TABLE security_securityevent DROP CONSTRAINT "{name}"')
-        conn.execute("UPDATE security_securityevent SET user_id = 999999 WHERE id IN "
-                     f"(SELECT id FROM security_securityevent ORDER BY id LIMIT {rows})")
 
 
 def test_full_deploy_does_not_undo_a_release_for_problems_that_were_there_before_it(demo_db: Database):

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import EXAMPLE, Database, wait_for
+from tests.support import EXAMPLE, Database, make_orphans, wait_for
 
 ZD = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.zd_settings"}
 DEMO_PRE = ["medguard_notifications.0002_notification_medication",
@@ -356,3 +356,33 @@ def test_full_deploy_checks_the_health_url_after_migrating(db: Database, health_
     assert "HTTP 503, expected 200" in result.stderr
     assert db.applied() == before and not column_exists(db, "users_user", "timezone")
     assert report_of(db)["health"]["after_migration"] == "failed: HTTP 503, expected 200"
+
+
+ORPHANS = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.failing_settings", "FAILING_APP_MODE": "orphans"}
+
+
+def test_problems_there_before_the_release_are_reported_not_undone_for(db: Database):
+    """The baseline before migrating: 3 orphans a bulk load left are still 3 after, so no undo."""
+    make_orphans(db, 3)
+    result = db.script("zero-downtime", "--phase", "pre", "--no-backup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report_of(db)["verify_data"]["orphan_total"] == 3
+    assert all(tuple(m.split(".")) in db.applied() for m in DEMO_PRE)
+
+
+def test_a_release_that_brings_orphans_is_undone_and_no_verify_lets_it_through(db: Database):
+    """A data fix with a bug (failing_app, mode orphans) points a row at a user that does not exist."""
+    first = db.script("zero-downtime", "--phase", "pre", "--no-backup")  # the demo's part of the release
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = db.applied()
+    result = db.script("zero-downtime", "--phase", "pre", "--no-backup", env=ORPHANS)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "failing_app.Probe.user: 1 new orphaned row(s)" in result.stderr
+    assert db.applied() == before
+    assert not db.scalar("SELECT to_regclass('failing_app_probe') IS NOT NULL")
+
+    skipped = db.script("zero-downtime", "--phase", "pre", "--no-backup", "--no-verify", env=ORPHANS)
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "verify-data not run (--no-verify): new data problems were not looked for" in skipped.stderr
+    assert db.scalar("SELECT count(*) FROM failing_app_probe WHERE user_id = 999999") == 1
+    assert report_of(db)["verify_data"] == {"skipped": "--no-verify"}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,14 +62,38 @@ def write_json(out_dir: Path, report: dict[str, Any], finished_at: datetime) -> 
 
 def write_html(json_path: Path, report: dict[str, Any]) -> Path:
     """The report's page beside its JSON (replacing an older rendering of the same report)."""
-    from migration_tools.report.page import render
-
     html = json_path.with_suffix(".html")
     partial = html.with_name(f".{html.name}.partial")
     partial.unlink(missing_ok=True)
-    _write_new(partial, render(report).encode("utf-8"))
+    _write_new(partial, _render_gently(report).encode("utf-8"))
     os.replace(partial, html)
     return html
+
+
+def _render_gently(report: dict[str, Any]) -> str:
+    """The page, drawn on a thread of lower CPU priority: drawing the chart takes about a second of
+    CPU that the application may need (on Linux a thread's nice value is its own, so the rest of the
+    run keeps its priority; elsewhere it is drawn at normal priority)."""
+    from migration_tools.report.page import render
+
+    if sys.platform != "linux":
+        return render(report)
+    drawn: list[str] = []
+    failed: list[BaseException] = []
+
+    def draw() -> None:
+        try:
+            os.nice(10)
+            drawn.append(render(report))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            failed.append(exc)
+
+    thread = threading.Thread(target=draw, name="report-page", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return drawn[0]
 
 
 def header(params: ConnParams | None, command: str, server_version: str | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connections
 
 from migration_tools.core import signals, timeline
-from migration_tools.core.errors import KitError, OperationFailed
+from migration_tools.core.errors import KitError, OperationFailed, prog_name
 from migration_tools.core.events import Event, Report, step
 from migration_tools.core.runtime import Kit
 from migration_tools.deploy import apply, migrate, plan, run_state, undo
@@ -50,6 +50,7 @@ class Options:
     allow_unsafe: bool = False
     backup: bool = True
     deep_backup: bool = False
+    verify: bool = True  # verify-data before (the baseline) and after migrating
 
 
 @dataclass
@@ -134,8 +135,10 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
         if options.backup:
             outcome.backup = migrate.take_backup(
                 kit, migrate.MigrateOptions(deep_backup=options.deep_backup), report)
-        with timeline.step("verify-data before"):
-            baseline = verify_data_integrity(kit.params, kit.settings, kit.alias, GENTLE_BASELINE)
+        baseline = None
+        if options.verify:
+            with timeline.step("verify-data before"):
+                baseline = verify_data_integrity(kit.params, kit.settings, kit.alias, GENTLE_BASELINE)
         shape_before = recover.current_shape(kit)
         tables = touched_tables(release.executor._create_project_state(with_applied_migrations=True), todo)
         with watch.watching(kit, config, retries, gate, tables, monitor=monitor, report=report) as watchers:
@@ -147,8 +150,8 @@ def run(kit: Kit, config: ZeroDowntimeSettings, options: Options, report: Report
 
 def _apply_and_check(
     kit: Kit, config: ZeroDowntimeSettings, release: plan.Release, count: int, labels: list[str],
-    outcome: Outcome, baseline: IntegrityReport, shape_before: frozenset[str], watchers: watch.Watchers,
-    report: Report,
+    outcome: Outcome, baseline: IntegrityReport | None, shape_before: frozenset[str],
+    watchers: watch.Watchers, report: Report,
 ) -> None:
     tracker = run_state.Tracker(kit, kit.command, labels, outcome.backup, False)
     result = apply.apply_pending(release, tracker.follow(report), one_transaction=False, limit=count)
@@ -172,12 +175,16 @@ def _apply_and_check(
         if watchers.health is not None:
             with timeline.step("health after"):
                 watchers.health.check_after()
-        with timeline.step("verify-data"):
-            checked = DeployReport()
-            try:
-                verify(kit, baseline, checked, GENTLE)
-            finally:
-                outcome.integrity = checked.integrity
+        if baseline is None:
+            report(Event("warn", f"verify-data not run (--no-verify): new data problems were not looked for; "
+                                 f"run {prog_name()} verify-data when convenient"))
+        else:
+            with timeline.step("verify-data"):
+                checked = DeployReport()
+                try:
+                    verify(kit, baseline, checked, GENTLE)
+                finally:
+                    outcome.integrity = checked.integrity
     except (Exception, KeyboardInterrupt) as exc:
         cause = exc.message if isinstance(exc, OperationFailed) else str(exc) or type(exc).__name__
         report(Event("fail", f"FAILED after migrating: {cause}"))

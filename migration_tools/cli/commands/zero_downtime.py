@@ -29,13 +29,16 @@ from migration_tools.core.errors import prog_name
               help="Tries of a statement whose lock wait timed out "
               "(default MIGRATION_KIT's LOCK_TRIES, else 5).")
 @click.option("--no-backup", is_flag=True, help="Skip the backup taken before migrating.")
+@click.option("--no-verify", is_flag=True,
+              help="Skip verify-data before and after migrating (on a large database its full scans share "
+              "the server's CPU with the application); the run then does not look for new data problems.")
 @click.option("--monitor/--no-monitor", default=True, show_default=True,
               help="Sample CPU, memory, disk and the database, and write the performance report.")
 @click.option("--interval", type=Seconds(min=0.05), default=5.0, show_default=True, metavar="SECONDS",
               help="Seconds between monitoring samples.")
 def command(alias: str, phase: str | None, allow_unsafe: bool, lock_timeout: float | None,
-            statement_timeout: float | None, lock_tries: int | None, no_backup: bool, monitor: bool,
-            interval: float) -> None:
+            statement_timeout: float | None, lock_tries: int | None, no_backup: bool, no_verify: bool,
+            monitor: bool, interval: float) -> None:
     """Apply the pending migrations without blocking the application: short lock waits retried with
     backoff, indexes and constraints built the non-blocking way, the application's read and write
     stalls measured on every table the plan touches, a backup first and an undo on failure."""
@@ -51,13 +54,14 @@ def command(alias: str, phase: str | None, allow_unsafe: bool, lock_timeout: flo
         statement_timeout=statement_timeout, tries=lock_tries)
     preflight.run(kit.params, need_tools=not no_backup)
     options = run.Options(phase=phase or "both", allow_unsafe=allow_unsafe, backup=not no_backup,
-                          deep_backup=os.environ.get("PM_PROFILE") == "enhanced")
+                          deep_backup=os.environ.get("PM_PROFILE") == "enhanced", verify=not no_verify)
     started = time.monotonic()
     outcome = run.Outcome()
     with reporting.session(kit, "zero-downtime", enabled=monitor, interval=interval) as session, \
             progress.watching(kit.params, files=kit.paths.backups):
         session.section("backup", lambda: reporting.backup_section(outcome.backup))
-        session.section("verify_data", lambda: reporting.verify_section(outcome.integrity))
+        session.section("verify_data", lambda: {"skipped": "--no-verify"} if no_verify
+                        else reporting.verify_section(outcome.integrity))
         run.run(kit, config, options, output.show, monitor=session.monitor, outcome=outcome)
         session.verdict = (f"applied {len(outcome.applied)} migration(s)" if outcome.applied
                            else "nothing to apply")
