@@ -218,15 +218,18 @@ def raise_for(what: str, undone: undo.UndoOutcome | None, result: apply.RunResul
               command: str) -> None:
     """The one error a failed run ends with: rolled back (exit 3), kept, or half-migrated (exit 1)."""
     applied = 0 if result.rolled_back else len(result.done)
+    # Without a backup of this run, an older one would discard what was committed since: not offered.
     restore_cmd = (
         f"python rollback_manager.py rollback {backup.name} --yes" if backup
-        else "python rollback_manager.py emergency-rollback"
+        else f"no backup of this run was taken (--no-backup); see what is applied with {status_command()}, "
+             f"then finish the release with {prog_name()} {command} or migrate the apps back with "
+             "python manage.py migrate APP MIGRATION"
     )
     if undone is None:
         raise OperationFailed(
             "migrate-failed",
             f"{what}; {applied} migration(s) of this run stay applied (--no-auto-rollback)",
-            f"to return to the state before the run: {restore_cmd}",
+            f"to return to the state before the run: {restore_cmd}" if backup else restore_cmd,
         )
     if undone.outcome == undo.ROLLED_BACK:
         raise RolledBack(
@@ -258,5 +261,5 @@ def raise_for(what: str, undone: undo.UndoOutcome | None, result: apply.RunResul
         "rollback-failed",
         f"{what.upper()} AND UNDOING IT FAILED ({undone.reason}): the database is half-migrated; "
         f"this run applied {applied} migration(s): {labels}",
-        f"restore the pre-migrate backup now: {restore_cmd}",
+        f"restore the pre-migrate backup now: {restore_cmd}" if backup else restore_cmd,
     )

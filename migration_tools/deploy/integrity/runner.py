@@ -31,6 +31,7 @@ class Task:
     query: sql.Composable
     params: tuple[object, ...] = ()
     many: bool = False  # all rows, not just the first
+    planner_off: tuple[str, ...] = ()  # planner methods (enable_* settings) turned off for this statement
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,15 @@ def _reason(exc: psycopg.Error, timeout_s: float) -> str:
 
 def _run_one(conn: psycopg.Connection[Any], task: Task, timeout_s: float) -> Result:
     try:
-        cursor = conn.execute(task.query, task.params or None)
-        return cursor.fetchall() if task.many else cursor.fetchone()
+        for name in task.planner_off:
+            conn.execute(sql.SQL("SET {} = off").format(sql.Identifier(name)))
+        try:
+            cursor = conn.execute(task.query, task.params or None)
+            return cursor.fetchall() if task.many else cursor.fetchone()
+        finally:
+            for name in task.planner_off:
+                if not (conn.closed or conn.broken):
+                    conn.execute(sql.SQL("RESET {}").format(sql.Identifier(name)))
     except psycopg.OperationalError as exc:
         if conn.closed or conn.broken:
             raise

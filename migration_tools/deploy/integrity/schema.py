@@ -22,7 +22,12 @@ from migration_tools.pg.catalog import USER_SCHEMA_FILTER
 RESOLVE_SQL = (
     "SELECT t.name, c.oid, n.nspname, c.relname, c.relpages, c.reltuples::bigint, "
     "ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
-    "AND NOT a.attisdropped) "
+    "AND NOT a.attisdropped), c.relallvisible, "
+    # the first column of each valid, whole-table btree index: what an ordered index-only scan reads
+    "ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+    "JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree' "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+    "WHERE i.indrelid = c.oid AND i.indisvalid AND i.indisready AND i.indpred IS NULL) "
     "FROM unnest(%s::text[]) AS t(name) "
     "LEFT JOIN pg_class c ON c.oid = to_regclass(t.name) LEFT JOIN pg_namespace n ON n.oid = c.relnamespace"
 )
@@ -49,10 +54,16 @@ class Table:
     pages: int
     estimate: int  # pg_class.reltuples: -1 when never analysed
     columns: frozenset[str]
+    all_visible: int = 0  # pg_class.relallvisible: pages an index-only scan need not visit
+    index_leads: frozenset[str] = frozenset()  # first columns of valid whole-table btree indexes
 
     @property
     def key(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    def ordered_scan(self, column: str) -> bool:
+        """An index gives `column` in order, and most pages are all-visible (no heap visits)."""
+        return column in self.index_leads and self.all_visible * 2 >= self.pages
 
 
 @dataclass(frozen=True)
@@ -68,10 +79,12 @@ def resolve(conn: psycopg.Connection[Any], db_tables: Iterable[str]) -> dict[str
     names = sorted({t for t in db_tables if t})
     quoted = {quoted_db_table(n): n for n in names}
     found: dict[str, Table | None] = dict.fromkeys(names)
-    for name, oid, schema, relname, pages, estimate, columns in conn.execute(RESOLVE_SQL, (list(quoted),)):
+    for name, oid, schema, relname, pages, estimate, columns, visible, leads in conn.execute(
+            RESOLVE_SQL, (list(quoted),)):
         if oid is not None:
             found[quoted[name]] = Table(int(oid), str(schema), str(relname), int(pages), int(estimate),
-                                        frozenset(str(c) for c in columns))
+                                        frozenset(str(c) for c in columns), int(visible),
+                                        frozenset(str(c) for c in leads))
     return found
 
 

@@ -47,12 +47,13 @@ class Checks:
         table = self.found.tables.get(db_table)
         return table if table is not None and all(c in table.columns for c in columns if c) else None
 
-    def add(self, key: Hashable, table: Table, statement: queries.Statement, many: bool = False) -> None:
+    def add(self, key: Hashable, table: Table, statement: queries.Statement, many: bool = False,
+            planner_off: tuple[str, ...] = ()) -> None:
         if key in self.keys:
             return
         query, params = statement
         self.keys.add(key)
-        self.tasks.append(runner.Task(key, table.key, table.pages, query, params, many))
+        self.tasks.append(runner.Task(key, table.key, table.pages, query, params, many, planner_off))
 
     def take(self) -> list[runner.Task]:
         """The statements added so far, to run now (the next phase adds its own)."""
@@ -75,7 +76,8 @@ class Checks:
                                                 r.content_type or 0, target, r.target_column, r.direct)
             self.add(r, child, statement)
         elif target is not None:
-            self.add(r, child, queries.orphans(child, r.column, r.pk_column, target, r.target_column))
+            self.add(r, child, queries.orphans(child, r.column, r.pk_column, target, r.target_column),
+                     planner_off=queries.merge_join_settings(child, r.column, target, r.target_column))
 
     def content_types(self, spec: relations.GenericSpec) -> None:
         child, cts = self.table(spec.db_table, spec.ct_column, spec.id_column), self.table(spec.ct_table)
