@@ -1,7 +1,7 @@
 """The application's longest stalls while the demo's release runs: plain migrate, the library's
 engine, and zero-downtime, on the same database, in the same run. Run by hand:
 
-    .venv/bin/python bench/bench_zero_downtime.py                       # 2M and 8M rows, 3 runs each
+    .venv/bin/python bench/bench_zero_downtime.py --runs 5              # 2M and 8M rows, 5 runs each
     .venv/bin/python bench/bench_zero_downtime.py --rows 2000000 --runs 2
 
 A throwaway PostgreSQL (fsync on, as in production) in a temporary directory. For each size the
@@ -71,6 +71,7 @@ def command(arm: str) -> tuple[list[str], str]:
 def one_run(server: Server, template: str, arm: str, work: Path) -> dict[str, Any]:
     dbname = f"zd_{arm}_{uuid.uuid4().hex[:6]}"
     create_database(server, dbname, template=template)
+    settle(server, dbname)
     run_dir = work / dbname
     run_dir.mkdir()
     argv, settings = command(arm)
@@ -95,6 +96,16 @@ def one_run(server: Server, template: str, arm: str, work: Path) -> dict[str, An
     return {"arm": arm, "seconds": end - start, **zd_stalls.measure(loaded["series"], start, end, CONTROL),
             "kit_line": next((line for line in done.stdout.splitlines()
                               if line.startswith("Application stalls")), "")}
+
+
+def settle(server: Server, dbname: str) -> None:
+    """Finish the checkpoint the copy started: CREATE DATABASE ... TEMPLATE writes the whole database
+    to the WAL (PostgreSQL 15+), which starts a checkpoint spread over minutes whose final fsyncs stall
+    every commit for 100-400 ms, inside whichever command happens to be running then."""
+    import psycopg
+
+    with psycopg.connect(**_conninfo(server, dbname), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def seed(server: Server, rows: int, work: Path) -> tuple[str, int, float]:
