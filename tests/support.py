@@ -149,6 +149,16 @@ def execute(db: Database, statement: str) -> None:
         conn.execute(statement)
 
 
+def temp_files_of(db: Database, check: Any) -> tuple[Any, int]:
+    """What `check` returns, and the temporary files the database's backends wrote meanwhile
+    (pg_stat_database; backends report their statistics as they exit, so a moment is waited)."""
+    query = "SELECT temp_files FROM pg_stat_database WHERE datname = current_database()"
+    before = int(db.scalar(query))
+    found = check()
+    time.sleep(1.0)
+    return found, int(db.scalar(query)) - before
+
+
 def databases(db: Database, prefix: str) -> list[str]:
     return [r[0] for r in db.query("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",))]
 

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from devtools.pg_server import create_database, drop_database
-from tests.support import Database, base_env, execute, take_backup
+from tests.support import Database, base_env, execute, take_backup, temp_files_of
 
 PROJECT = Path(__file__).resolve().parent / "fixtures" / "verify_project"
 SETTINGS = "verify_site.settings"
@@ -269,16 +268,6 @@ def test_every_kind_of_orphan_is_found_with_its_field_and_an_example_key(vdb: Da
     assert sorted((o["target"], o["examples"]) for o in generic) == [
         ("catalogue.Product", [3]), ("gone.ghost (no such model)", [4])]
     assert as_json(vdb, "--jobs", "4") == report  # the same results, whatever the parallelism
-
-
-def temp_files_of(db: Database, check: Any) -> tuple[Any, int]:
-    """What `check` returns, and the temporary files the database's backends wrote meanwhile
-    (pg_stat_database; backends report their statistics as they exit, so a moment is waited)."""
-    query = "SELECT temp_files FROM pg_stat_database WHERE datname = current_database()"
-    before = int(db.scalar(query))
-    found = check()
-    time.sleep(1.0)
-    return found, int(db.scalar(query)) - before
 
 
 def test_with_indexes_and_a_vacuumed_table_an_orphan_check_writes_no_temporary_file(vdb: Database):

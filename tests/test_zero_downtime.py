@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import EXAMPLE, Database, make_orphans, wait_for
+from tests.support import EXAMPLE, Database, execute, make_orphans, temp_files_of, wait_for
 
 ZD = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.zd_settings"}
 DEMO_PRE = ["medguard_notifications.0002_notification_medication",
@@ -386,3 +386,27 @@ def test_a_release_that_brings_orphans_is_undone_and_no_verify_lets_it_through(d
     assert "verify-data not run (--no-verify): new data problems were not looked for" in skipped.stderr
     assert db.scalar("SELECT count(*) FROM failing_app_probe WHERE user_id = 999999") == 1
     assert report_of(db)["verify_data"] == {"skipped": "--no-verify"}
+
+
+def test_an_index_build_gets_the_memory_its_validation_needs(db: Database):
+    """The fault: maintenance_work_mem too small for the build (1 MB for 60,000 rows stands for the
+    default 64 MB at millions). CREATE INDEX CONCURRENTLY then writes its sorts to disk, the last one
+    while it holds the index page the application's writes wait for (290-460 ms at 8 million rows,
+    bench/results/zero_downtime.md). The same statement as the kit's, run by hand, writes temporary
+    files; zero-downtime gives the statement the memory for the table's rows and writes none."""
+    execute(db, "INSERT INTO medications_doselog (prescription_id, scheduled_at, status, source, notes, "
+                "created_at) SELECT (SELECT min(id) FROM medications_prescription), "
+                "now() - g * interval '1 minute', 'taken', 'app', '', now() FROM generate_series(1, 60000) g")
+    execute(db, "ANALYZE medications_doselog")
+    execute(db, f'ALTER DATABASE "{db.name}" SET maintenance_work_mem = "1MB"')
+    by_hand = "CREATE INDEX CONCURRENTLY by_hand ON medications_doselog (scheduled_at)"
+    _, hand_files = temp_files_of(db, lambda: execute(db, by_hand))
+    execute(db, "DROP INDEX by_hand")
+    result, kit_files = temp_files_of(db, lambda: db.script("zero-downtime", "--phase", "pre", "--no-backup",
+                                                            "--no-verify", "--no-monitor"))
+    assert result.returncode == 0, result.stderr
+    assert index_valid(db)
+    assert (hand_files > 0, kit_files) == (True, 0)
+    log = (db.workdir / "migration.log").read_text()
+    assert 'index build on "medications_doselog"' in log
+    assert "maintenance_work_mem 17 MB for this statement (was 1 MB), 0 parallel worker(s) at most" in log

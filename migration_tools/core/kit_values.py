@@ -27,6 +27,16 @@ def seconds(raw: dict[str, Any], key: str, default: float, *, whole: bool = Fals
     return float(value)
 
 
+def megabytes(raw: dict[str, Any], key: str, default: float) -> float:
+    """A number of megabytes, 0 or more; `default` when absent."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
+        raise bad(key, value, "a number of megabytes (0 or more)")
+    return float(value)
+
+
 def url(raw: dict[str, Any], key: str) -> str:
     """An http(s) URL, or '' when absent or empty."""
     value = raw.get(key)

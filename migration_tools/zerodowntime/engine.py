@@ -50,7 +50,8 @@ def zero_downtime_connection(alias: str, config: ZeroDowntimeSettings, retries: 
                        "zero-downtime works on PostgreSQL backends only; use migrate for this database")
     editor = type("ZeroDowntimeSchemaEditor",
                   (DatabaseSchemaEditorMixin, RetryingEditorMixin, original.SchemaEditorClass),
-                  {"kit_retries": retries, "kit_gate": gate})
+                  {"kit_retries": retries, "kit_gate": gate,
+                   "kit_build_memory_kb": int(config.index_build_memory * 1024)})
     wrapper_class = type(type(original).__name__, (type(original),), {"SchemaEditorClass": editor})
     original.close()
     replacement = wrapper_class(original.settings_dict, alias)

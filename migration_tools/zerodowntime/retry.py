@@ -28,6 +28,7 @@ from pglast.parser import ParseError
 from migration_tools.core.redact import redact
 from migration_tools.lint.classify import classify
 from migration_tools.lint.effects import SUE
+from migration_tools.zerodowntime import build_memory
 
 log = logging.getLogger("migration_kit")
 
@@ -112,6 +113,7 @@ class RetryingEditorMixin:
 
     kit_retries: Retries = Retries()
     kit_gate: Any = None  # a ReplicaGate: waits before a statement while a replica lags too far
+    kit_build_memory_kb: int = 0  # INDEX_BUILD_MEMORY: build_memory.py
     collect_sql: bool
     connection: Any
 
@@ -125,7 +127,8 @@ class RetryingEditorMixin:
         if self.kit_gate is not None:
             self.kit_gate.wait()
         if kind == WAITS:
-            with self.connection.cursor() as cursor, _timeouts(cursor, "0", "0"):
+            with self.connection.cursor() as cursor, _timeouts(cursor, "0", "0"), \
+                    build_memory.enough_for_validation(cursor, text, self.kit_build_memory_kb):
                 return parent.execute(sql, params)  # type: ignore[misc]
         attempt = 1
         while True:

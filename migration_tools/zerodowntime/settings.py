@@ -7,6 +7,8 @@
   PROBE_INTERVAL        seconds between two availability probes of a table (0.1)
   REPLICA_LAG_LIMIT     seconds a streaming replica may lag before the next statement waits (10)
   REPLICA_WAIT_MAX      seconds to wait for it in all before the run fails and is undone (600)
+  INDEX_BUILD_MEMORY    megabytes of maintenance_work_mem a concurrent index build may be given so that
+                        its validation never stalls a writer (1024; 0: leave the server's setting)
   HEALTH_CHECK_URL, HEALTH_CHECK_STATUS, HEALTH_CHECK_TIMEOUT: deploy/health.py (full-deploy's too)
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migration_tools.core.kit_values import seconds
+from migration_tools.core.kit_values import megabytes, seconds
 from migration_tools.deploy.health import HealthSettings
 
 
@@ -28,6 +30,7 @@ class ZeroDowntimeSettings:
     probe_interval: float = 0.1
     replica_lag_limit: float = 10.0
     replica_wait_max: float = 600.0
+    index_build_memory: float = 1024.0
     health: HealthSettings = field(default_factory=HealthSettings)
 
     @classmethod
@@ -41,6 +44,7 @@ class ZeroDowntimeSettings:
             probe_interval=seconds(raw, "PROBE_INTERVAL", cls.probe_interval),
             replica_lag_limit=seconds(raw, "REPLICA_LAG_LIMIT", cls.replica_lag_limit),
             replica_wait_max=seconds(raw, "REPLICA_WAIT_MAX", cls.replica_wait_max),
+            index_build_memory=megabytes(raw, "INDEX_BUILD_MEMORY", cls.index_build_memory),
             health=HealthSettings.from_kit(raw),
         )
         return replace(found, **{k: v for k, v in overrides.items() if v is not None})
