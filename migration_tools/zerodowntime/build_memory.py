@@ -27,6 +27,8 @@ from pglast.ast import IndexStmt, RangeVar, ReindexStmt
 from pglast.enums import ReindexObjectType
 from pglast.parser import ParseError
 
+from migration_tools.zerodowntime import session_settings
+
 log = logging.getLogger("migration_kit")
 
 SORT_SLOT_BYTES = 24  # one entry of PostgreSQL's in-memory sort of heap addresses (a SortTuple)
@@ -107,11 +109,6 @@ def enough_for_validation(cursor: Any, statement: str, cap_kb: int) -> Iterator[
     log.info("index build on %s (%.0f rows): maintenance_work_mem %d MB for this statement (was %d MB), "
              "%d parallel worker(s) at most as before", name, rows, want_kb // 1024, current_kb // 1024,
              workers)
-    cursor.execute(f"SET maintenance_work_mem = '{want_kb}kB'")
-    cursor.execute(f"SET max_parallel_maintenance_workers = {workers}")
-    try:
+    with session_settings.for_one_statement(cursor, {"maintenance_work_mem": f"{want_kb}kB",
+                                                     "max_parallel_maintenance_workers": str(workers)}):
         yield
-    finally:
-        with contextlib.suppress(Exception):  # an aborted transaction: its rollback resets them
-            cursor.execute(f"SET maintenance_work_mem = '{current_kb}kB'")
-            cursor.execute(f"SET max_parallel_maintenance_workers = {most_workers}")

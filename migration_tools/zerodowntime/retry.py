@@ -16,7 +16,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +27,7 @@ from pglast.parser import ParseError
 from migration_tools.core.redact import redact
 from migration_tools.lint.classify import classify
 from migration_tools.lint.effects import SUE
-from migration_tools.zerodowntime import build_memory
+from migration_tools.zerodowntime import build_memory, session_settings
 
 log = logging.getLogger("migration_kit")
 
@@ -94,18 +93,8 @@ class Retries:
             return [dict(event) for event in self.events]
 
 
-@contextlib.contextmanager
-def _timeouts(cursor: Any, lock_timeout: str, statement_timeout: str) -> Iterator[None]:
-    cursor.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
-    before_lock, before_statement = cursor.fetchone()
-    cursor.execute(f"SET lock_timeout = '{lock_timeout}'")
-    cursor.execute(f"SET statement_timeout = '{statement_timeout}'")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):  # an aborted transaction: its rollback resets them
-            cursor.execute(f"SET lock_timeout = '{before_lock}'")
-            cursor.execute(f"SET statement_timeout = '{before_statement}'")
+def _timeouts(cursor: Any, lock: str, statement: str) -> contextlib.AbstractContextManager[None]:
+    return session_settings.for_one_statement(cursor, {"lock_timeout": lock, "statement_timeout": statement})
 
 
 class RetryingEditorMixin:
