@@ -390,9 +390,9 @@ def test_a_release_that_brings_orphans_is_undone_and_no_verify_lets_it_through(d
 
 def test_an_index_build_gets_the_memory_its_validation_needs(db: Database):
     """The fault: maintenance_work_mem too small for the build (1 MB for 60,000 rows stands for the
-    default 64 MB at millions). CREATE INDEX CONCURRENTLY then writes its sorts to disk, the last one
-    while it holds the index page the application's writes wait for (290-460 ms at 8 million rows,
-    bench/results/zero_downtime.md). The same statement as the kit's, run by hand, writes temporary
+    default 64 MB at millions). CREATE INDEX CONCURRENTLY then writes its sorts to disk, its validation's
+    batches while it holds an index page the application's writes may wait for (290-460 ms at 8 million
+    rows, README's limitations). The same statement as the kit's, run by hand, writes temporary
     files; zero-downtime gives the statement the memory for the table's rows and writes none."""
     execute(db, "INSERT INTO medications_doselog (prescription_id, scheduled_at, status, source, notes, "
                 "created_at) SELECT (SELECT min(id) FROM medications_prescription), "
