@@ -322,6 +322,37 @@ def test_ctrl_c_during_a_waiting_build_is_undone(db: Database, holder):
     assert db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'doselog_scheduled_at_idx'") == 0
 
 
+def test_the_probe_never_holds_its_lock_while_the_kit_waits_for_the_cpu(db: Database):
+    """The fault: the kit's process busy (a thread that never gives up the CPU for long, as Django's
+    migration work does). A probe holding its lock across round trips sits "idle in transaction"
+    while its thread waits to run again, and a migration's ALTER TABLE would wait behind it."""
+    from migration_tools.core.djangoenv import ConnParams
+    from migration_tools.deploy.probe import AvailabilityProbe
+
+    params = ConnParams(host="127.0.0.1", port=str(db.server.port), user="postgres",
+                        password=db.server.password, dbname=db.name)
+    busy = threading.Event()
+
+    def hog() -> None:
+        while not busy.is_set():
+            sum(range(10_000))
+
+    states: list[str] = []
+    worker = threading.Thread(target=hog, daemon=True)
+    worker.start()
+    try:
+        probe = AvailabilityProbe(params, ["medications_medication"], interval=0.01)
+        with db.connect() as conn, probe:
+            ending = time.monotonic() + 2.0
+            while time.monotonic() < ending:
+                states += [row[0] for row in conn.execute(
+                    "SELECT state FROM pg_stat_activity WHERE application_name LIKE '%%:probe'").fetchall()]
+    finally:
+        busy.set()
+    assert probe.section()["stalls_by_table"]["medications_medication"]["probes"] >= 20
+    assert len(states) >= 20 and set(states) <= {"idle", "active"}, sorted(set(states))
+
+
 def test_the_probe_says_what_a_role_may_not_lock(db: Database, make_role):
     """A role that may read but not write the table: its write stalls are not measured, and said so."""
     from migration_tools.core.djangoenv import ConnParams

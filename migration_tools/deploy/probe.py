@@ -5,6 +5,10 @@ its own lock_timeout, one takes `LOCK TABLE ... IN ACCESS SHARE MODE` (what a SE
 other `IN ROW EXCLUSIVE MODE` (what INSERT, UPDATE and DELETE take), then ROLLBACK. It changes no data;
 the time each lock took to be granted is the stall the application's query would have had. A
 probe that times out, or whose connection fails, is a probe failure, never a clean sample.
+
+The four statements go to the server as one message, so the probe holds its lock only while the
+server runs them: never while this process waits for its turn on the CPU. A lock held across round
+trips would make the migration's own DDL wait, and the application's queries queue behind the DDL.
 """
 
 from __future__ import annotations
@@ -112,23 +116,28 @@ class AvailabilityProbe:
 
     def _probe(self, conn: psycopg.Connection[Any], table: str, what: str, mode: str) -> None:
         timed_out = 0
-        with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
-                sql.Literal(f"{round(self.lock_timeout * 1000)}ms")))
-            started = time.monotonic()
-            try:
-                conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(sql.Identifier(table), sql.SQL(mode)))
-            except psycopg.errors.UndefinedTable:
-                with self._lock:
-                    self.tables[table].absent = True  # not created yet, or dropped: nothing waits
-                return
-            except psycopg.errors.InsufficientPrivilege:
-                with self._lock:
-                    self.tables[table].denied.add(what)  # the role may not take this lock: not measured
-                raise _Denied from None
-            except psycopg.errors.LockNotAvailable:
-                timed_out = 1  # waited the whole probe timeout: a stall at least that long
-            waited = (time.monotonic() - started) * 1000
+        statement = sql.SQL("BEGIN; SET LOCAL lock_timeout = {}; LOCK TABLE {} IN {} MODE; ROLLBACK").format(
+            sql.Literal(f"{round(self.lock_timeout * 1000)}ms"), sql.Identifier(table), sql.SQL(mode))
+        started = time.monotonic()
+        try:
+            conn.execute(statement, prepare=False)  # no parameters: one simple-protocol message
+        except psycopg.errors.UndefinedTable:
+            _end_failed_transaction(conn)
+            with self._lock:
+                self.tables[table].absent = True  # not created yet, or dropped: nothing waits
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            _end_failed_transaction(conn)
+            with self._lock:
+                self.tables[table].denied.add(what)  # the role may not take this lock: not measured
+            raise _Denied from None
+        except psycopg.errors.LockNotAvailable:
+            timed_out = 1  # waited the whole probe timeout: a stall at least that long
+        except psycopg.Error:
+            _end_failed_transaction(conn)
+            raise
+        waited = (time.monotonic() - started) * 1000
+        _end_failed_transaction(conn)
         with self._lock:
             entry = self.tables[table]
             entry.absent = False
@@ -159,6 +168,12 @@ class AvailabilityProbe:
             "stalls_by_table": by_table,
             "stall_timeline": sorted(timeline, key=lambda point: (point["at"], point["table"])),
         }
+
+
+def _end_failed_transaction(conn: psycopg.Connection[Any]) -> None:
+    """A statement of the message failed: the server skipped the rest, ROLLBACK included."""
+    if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        conn.execute("ROLLBACK")
 
 
 def _iso(epoch: float) -> str:
