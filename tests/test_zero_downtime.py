@@ -331,10 +331,10 @@ def test_the_probe_never_holds_its_lock_while_the_kit_waits_for_the_cpu(db: Data
 
     params = ConnParams(host="127.0.0.1", port=str(db.server.port), user="postgres",
                         password=db.server.password, dbname=db.name)
-    busy = threading.Event()
+    done = threading.Event()
 
     def hog() -> None:
-        while not busy.is_set():
+        while not done.is_set():
             sum(range(10_000))
 
     states: list[str] = []
@@ -348,7 +348,7 @@ def test_the_probe_never_holds_its_lock_while_the_kit_waits_for_the_cpu(db: Data
                 states += [row[0] for row in conn.execute(
                     "SELECT state FROM pg_stat_activity WHERE application_name LIKE '%%:probe'").fetchall()]
     finally:
-        busy.set()
+        done.set()
     assert probe.section()["stalls_by_table"]["medications_medication"]["probes"] >= 20
     assert len(states) >= 20 and set(states) <= {"idle", "active"}, sorted(set(states))
 

@@ -133,9 +133,6 @@ class AvailabilityProbe:
             raise _Denied from None
         except psycopg.errors.LockNotAvailable:
             timed_out = 1  # waited the whole probe timeout: a stall at least that long
-        except psycopg.Error:
-            _end_failed_transaction(conn)
-            raise
         waited = (time.monotonic() - started) * 1000
         _end_failed_transaction(conn)
         with self._lock:
