@@ -28,7 +28,8 @@ from devtools.pg_server import Server, create_database, drop_database
 from tests.support import EXAMPLE, REPO, Database, base_env
 
 SCALE = "250000"
-SLOW = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.slow_index_settings", "SLOW_INDEX_LOOPS": "600"}
+SLOW = {"DJANGO_SETTINGS_MODULE": "tests.fixtures.slow_index_settings", "SLOW_INDEX_LOOPS": "600",
+        "SLOW_INDEX_PAUSE_EVERY": "20000"}  # ~10 pauses of 0.2 s in the scan: several 0.5 s polls see it
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 PERCENT = re.compile(r"(\d{1,3})%")
 
